@@ -1,0 +1,167 @@
+"""llama.cpp in-process backend (llama-cpp-python): one forward pass, logits read directly."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackendError
+from ._models import resolve_model
+from ._protocol import ChoiceProbs
+
+DEFAULT_N_CTX = 4096
+
+
+class LlamaCppBackend:
+    """A GGUF model run by llama.cpp in this process.
+
+    Consecutive calls reuse the KV cache for their longest common token prefix, so verdicts
+    that share instructions and a prompt only pay for the tokens that differ.
+
+    Args:
+        model: a packaged model name or a path to a GGUF file (see :func:`resolve_model`).
+        n_ctx: context window in tokens.
+        n_threads: CPU threads (default: all cores).
+        seed: llama.cpp's seed (no sampling happens; recorded for provenance).
+    """
+
+    def __init__(self, model: str, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
+                 seed: int = 0) -> None:
+        try:
+            import llama_cpp
+        except ImportError:
+            raise BackendError("the embedded judge needs llama-cpp-python: pip install llama-cpp-python") from None
+        self._lib = llama_cpp
+        self.model_spec = model
+        self.path, self.sha256, self.model_name = resolve_model(model)
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self.seed = seed
+        try:
+            self.llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=self.n_threads,
+                                       n_batch=512, seed=seed, logits_all=False, verbose=False)
+        except Exception as e:  # llama.cpp reports load failures as ValueError/RuntimeError
+            raise BackendError(f"llama.cpp could not load {self.path}: {e}") from None
+        self._n_vocab = self.llm.n_vocab()
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise BackendError(f"{self.path} has no chat template: it is not an instruction-tuned chat model")
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self._template = template
+        self._formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=self._token_text(self.llm.token_eos()),
+            bos_token=self._token_text(self.llm.token_bos()),
+            add_generation_prompt=True,
+        )
+        self._choice_ids: dict[tuple[str, ...], dict[str, list[int]]] = {}
+
+    # -- identity ------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": "llama.cpp",
+            "model": self.model_spec if not Path(self.model_spec).suffix else Path(self.model_spec).name,
+            "model_name": self.model_name,
+            "model_sha256": self.sha256,
+            "n_ctx": self.context_size,
+            "llama_cpp_python": getattr(self._lib, "__version__", "?"),
+        }
+
+    @property
+    def context_size(self) -> int:
+        return self.llm.n_ctx()
+
+    # -- tokens --------------------------------------------------------------------------------
+    def _token_text(self, tok: int) -> str:
+        if tok < 0:
+            return ""
+        return self.llm.detokenize([tok], special=True).decode("utf-8", errors="replace")
+
+    def _tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def truncate(self, text: str, max_tokens: int, marker: str) -> tuple[str, bool]:
+        toks = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if len(toks) <= max_tokens:
+            return text, False
+        keep = max(0, max_tokens - self.count_tokens(marker))
+        head = self.llm.detokenize(toks[:keep]).decode("utf-8", errors="ignore")
+        return head + marker, True
+
+    def render(self, messages: Sequence[dict[str, str]], prefill: str) -> str:
+        """The exact text the model sees: its own chat template, then the assistant prefill."""
+        return self._formatter(messages=list(messages)).prompt + prefill
+
+    def _ids_for(self, choices: Sequence[str]) -> dict[str, list[int]]:
+        # Every single token that spells a choice, with or without a leading space: after
+        # "...Response" the model may emit " A" or "A" and both mean the same answer.
+        key = tuple(choices)
+        if key not in self._choice_ids:
+            ids: dict[str, list[int]] = {}
+            for c in choices:
+                found = set()
+                for variant in (c, " " + c):
+                    toks = self.llm.tokenize(variant.encode("utf-8"), add_bos=False, special=False)
+                    if len(toks) == 1:
+                        found.add(toks[0])
+                if not found:
+                    raise BackendError(f"answer choice {c!r} is not a single token for {self.model_name}")
+                ids[c] = sorted(found)
+            self._choice_ids[key] = ids
+        return self._choice_ids[key]
+
+    # -- scoring -------------------------------------------------------------------------------
+    def choice_probs(self, messages: Sequence[dict[str, str]], prefill: str,
+                     choices: Sequence[str]) -> ChoiceProbs:
+        t0 = time.perf_counter()
+        tokens = self._tokenize(self.render(messages, prefill), add_bos=self._needs_bos(messages, prefill))
+        n_ctx = self.context_size
+        if len(tokens) >= n_ctx:
+            raise BackendError(f"prompt of {len(tokens)} tokens does not fit the context of {n_ctx}")
+        logits = self._forward(tokens)
+        # log-softmax in float64: the probabilities of unlikely letters matter for the mass check
+        logits = logits.astype(np.float64)
+        m = logits.max()
+        logz = m + np.log(np.exp(logits - m).sum())
+        ids = self._ids_for(choices)
+        probs = {c: float(np.exp(logits[idx] - logz).sum()) for c, idx in ids.items()}
+        top_idx = np.argpartition(-logits, 10)[:10]
+        top_idx = top_idx[np.argsort(-logits[top_idx])]
+        top = [(self._token_text(int(i)), float(logits[i] - logz)) for i in top_idx]
+        return ChoiceProbs(probs=probs, top=top, prompt_tokens=len(tokens),
+                           evaluated_tokens=self._last_evaluated, latency_s=time.perf_counter() - t0)
+
+    def _needs_bos(self, messages: Sequence[dict[str, str]], prefill: str) -> bool:
+        bos = self.llm.token_bos()
+        if bos < 0 or not self.llm._model.add_bos_token():  # noqa: SLF001 - the only place llama-cpp exposes it
+            return False
+        return not self.render(messages, prefill).startswith(self._token_text(bos))
+
+    def _forward(self, tokens: list[int]) -> np.ndarray:
+        llm = self.llm
+        cached = llm.input_ids[: llm.n_tokens]
+        prefix = 0
+        limit = min(len(cached), len(tokens))
+        while prefix < limit and cached[prefix] == tokens[prefix]:
+            prefix += 1
+        # The last prompt token must be evaluated again for its logits to be current.
+        prefix = min(prefix, len(tokens) - 1)
+        llm.n_tokens = prefix  # eval() drops the KV cache past n_tokens before decoding
+        try:
+            llm.eval(tokens[prefix:])
+        except Exception as e:
+            llm.reset()
+            raise BackendError(f"llama.cpp failed to evaluate the prompt: {e}") from None
+        self._last_evaluated = len(tokens) - prefix
+        ptr = self._lib.llama_get_logits_ith(llm._ctx.ctx, -1)  # noqa: SLF001
+        return np.ctypeslib.as_array(ptr, shape=(self._n_vocab,)).copy()
+
+    _last_evaluated = 0

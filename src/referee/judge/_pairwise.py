@@ -1,0 +1,145 @@
+"""The pairwise judge: P(first response is better) from the next-token probabilities of A and B."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..backends import ChoiceBackend
+from ..errors import BackendError
+
+TRUNCATION_MARKER = "\n[... truncated by referee: the rest of this response was cut to fit the judge's context ...]"
+
+
+@dataclass(frozen=True)
+class PairwiseTemplate:
+    """The words of a pairwise judge. Shared parts come first so llama.cpp's KV cache covers them.
+
+    ``user`` is formatted with ``question``, ``first`` and ``second``; ``prefill`` starts the
+    judge's answer so that the very next token is the letter.
+    """
+
+    system: str
+    user: str
+    prefill: str
+    choices: tuple[str, str] = ("A", "B")
+
+    @property
+    def sha256(self) -> str:
+        blob = json.dumps([self.system, self.user, self.prefill, list(self.choices)])
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+DEFAULT_TEMPLATE = PairwiseTemplate(
+    system=(
+        "You are a careful, impartial judge of AI assistant responses. You will see a user's "
+        "question and two responses, A and B. Decide which response answers the question better: "
+        "correctness comes first, then relevance to what was asked, completeness, clarity and "
+        "fluency. An empty response, a refusal of a harmless request, or an off-topic response is "
+        "worse than a relevant one. Do not let the order of the responses or their length "
+        "influence you: a longer response is not better unless its extra content is correct and useful."
+    ),
+    user=(
+        "[Question]\n{question}\n\n"
+        "[Response A]\n{first}\n[End of Response A]\n\n"
+        "[Response B]\n{second}\n[End of Response B]\n\n"
+        "Which response is better? Answer with a single letter: A or B."
+    ),
+    prefill="The better response is Response",
+)
+
+
+@dataclass
+class Answer:
+    """What a judge said about one question, before the store gives it ids."""
+
+    status: str
+    p_first: float | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    raw: str = ""
+    error: str | None = None
+    prompt_tokens: int = 0
+    latency_s: float = 0.0
+
+
+class PairwiseLogprobJudge:
+    """Judges two responses in one forward pass: P(A) / (P(A) + P(B)) for the next token.
+
+    A verdict whose letter mass P(A) + P(B) is below ``min_mass`` means the model was not
+    answering the question asked; it is recorded as ``unparseable``, never as a coin flip.
+
+    Args:
+        backend: a :class:`~referee.backends.ChoiceBackend` (llama.cpp, or a server with logprobs).
+        template: the judge's words.
+        min_mass: the least letter probability mass that makes a verdict.
+        max_candidate_tokens: responses longer than this (or than half the context left) are cut,
+            with :data:`TRUNCATION_MARKER` appended.
+        name: a label for reports (not part of the id).
+    """
+
+    mode = "pairwise"
+
+    def __init__(self, backend: ChoiceBackend, *, template: PairwiseTemplate = DEFAULT_TEMPLATE,
+                 min_mass: float = 0.5, max_candidate_tokens: int = 1536, name: str | None = None) -> None:
+        self.backend = backend
+        self.template = template
+        self.min_mass = min_mass
+        self.max_candidate_tokens = max_candidate_tokens
+        desc = backend.describe()
+        self.name = name or str(desc.get("model", "judge"))
+        self.spec: dict[str, Any] = {
+            "mode": self.mode,
+            "method": "next-token logprobs after prefill (one forward pass, no sampling)",
+            "backend": desc,
+            "template_sha256": template.sha256,
+            "prefill": template.prefill,
+            "choices": list(template.choices),
+            "sampling": {"temperature": 0.0, "max_tokens": 0},
+            "min_mass": min_mass,
+            "max_candidate_tokens": max_candidate_tokens,
+        }
+        self.judge_id = "pw-" + hashlib.sha256(json.dumps(self.spec, sort_keys=True).encode()).hexdigest()[:16]
+        # Token count of everything but the responses, measured once: the question varies, so it
+        # is counted per call, but the frame's cost is fixed.
+        self._frame_tokens = backend.count_tokens(
+            template.system + template.user.format(question="", first="", second="") + template.prefill) + 64
+
+    def _fit(self, question: str, first: str, second: str) -> tuple[str, str, str, list[bool]]:
+        n_ctx = self.backend.context_size
+        q_budget = max(64, n_ctx // 4)
+        question, q_cut = self.backend.truncate(question, q_budget, TRUNCATION_MARKER)
+        left = n_ctx - self._frame_tokens - self.backend.count_tokens(question)
+        budget = max(32, min(self.max_candidate_tokens, left // 2))
+        first, a_cut = self.backend.truncate(first, budget, TRUNCATION_MARKER)
+        second, b_cut = self.backend.truncate(second, budget, TRUNCATION_MARKER)
+        return question, first, second, [q_cut, a_cut, b_cut]
+
+    def messages(self, question: str, first: str, second: str) -> list[dict[str, str]]:
+        """The chat messages for one presentation order (responses already fitted)."""
+        return [
+            {"role": "system", "content": self.template.system},
+            {"role": "user", "content": self.template.user.format(question=question, first=first, second=second)},
+        ]
+
+    def judge(self, question: str, first: str, second: str) -> Answer:
+        """Ask which of ``first`` and ``second`` (shown in that order) better answers ``question``."""
+        question, first, second, cut = self._fit(question, first, second)
+        a, b = self.template.choices
+        try:
+            res = self.backend.choice_probs(self.messages(question, first, second), self.template.prefill,
+                                            self.template.choices)
+        except BackendError as e:
+            return Answer(status="error", error=str(e), detail={"truncated": cut})
+        pa, pb = res.probs[a], res.probs[b]
+        mass = pa + pb
+        detail = {"p_letters": {a: pa, b: pb}, "mass": mass, "truncated": cut,
+                  "evaluated_tokens": res.evaluated_tokens}
+        raw = json.dumps({"top_next_tokens": res.top}, ensure_ascii=False)
+        if not mass >= self.min_mass:  # also catches NaN
+            return Answer(status="unparseable", detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
+                          latency_s=res.latency_s,
+                          error=f"letter probability mass {mass:.3f} below {self.min_mass}")
+        return Answer(status="ok", p_first=pa / mass, detail=detail, raw=raw,
+                      prompt_tokens=res.prompt_tokens, latency_s=res.latency_s)

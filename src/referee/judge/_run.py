@@ -1,0 +1,126 @@
+"""Putting planned comparisons to a judge, in both orders, through the store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ..errors import BackendError
+from ..load import CandidateSet
+from ..plan import Comparison
+from ..store import Verdict, VerdictStore, question_key, verdict_id
+from ._pairwise import PairwiseLogprobJudge
+
+
+@dataclass
+class JudgeProgress:
+    """Counters of a judging loop, updated as each verdict lands.
+
+    ``cache_hits`` counts verdicts taken from the store (this run's earlier attempt, or the same
+    question asked about other systems with identical texts) instead of the judge.
+    """
+
+    planned: int = 0
+    done: int = 0
+    cache_hits: int = 0
+    asked: int = 0
+    status: dict[str, int] = field(default_factory=lambda: {"ok": 0, "unparseable": 0, "error": 0})
+    judge_seconds: float = 0.0
+
+
+def make_judge(spec: str = "qwen2.5-coder-1.5b", *, n_ctx: int = 4096, seed: int = 0,
+               min_mass: float = 0.5) -> PairwiseLogprobJudge:
+    """Build the pairwise judge named by ``spec``: a packaged model name or a GGUF path.
+
+    Raises:
+        ModelNotInstalledError: the model's package is missing (the message says what to install).
+    """
+    from ..backends import LlamaCppBackend
+
+    return PairwiseLogprobJudge(LlamaCppBackend(spec, n_ctx=n_ctx, seed=seed), min_mass=min_mass)
+
+
+def ordered_requests(comparisons: Iterable[Comparison], systems: list[str]) -> list[tuple[str, str, str]]:
+    """Both presentation orders of each comparison, grouped so consecutive requests share a prefix.
+
+    Within a prompt, requests are sorted by the system shown first: then the KV cache holds the
+    instructions, the question and the first response from one request to the next.
+    """
+    rank = {s: i for i, s in enumerate(systems)}
+    reqs: list[tuple[str, str, str]] = []
+    prompt_order: dict[str, int] = {}
+    for c in comparisons:
+        prompt_order.setdefault(c.prompt_id, len(prompt_order))
+        reqs.append((c.prompt_id, c.system_a, c.system_b))
+        reqs.append((c.prompt_id, c.system_b, c.system_a))
+    reqs = list(dict.fromkeys(reqs))  # a comparison planned twice is asked once
+    reqs.sort(key=lambda r: (prompt_order[r[0]], rank.get(r[1], 0), rank.get(r[2], 0)))
+    return reqs
+
+
+def judge_comparisons(comparisons: Iterable[Comparison], candidates: CandidateSet, judge: PairwiseLogprobJudge,
+                      store: VerdictStore, *, progress: JudgeProgress | None = None,
+                      on_verdict: Callable[[Verdict, bool], None] | None = None,
+                      max_consecutive_errors: int = 5) -> list[Verdict]:
+    """Judge every comparison in both orders; each verdict is committed to ``store`` as it lands.
+
+    A question already answered in the store is not asked again (errors are: they are no answer).
+
+    Args:
+        comparisons: the planned comparisons.
+        candidates: where the texts come from.
+        judge: the pairwise judge.
+        store: the run's verdict store.
+        progress: counters to update (for a progress bar).
+        on_verdict: called with each verdict and whether it came from the store.
+        max_consecutive_errors: stop with :class:`BackendError` after this many errors in a row,
+            rather than filling the store with errors from a dead backend.
+
+    Returns:
+        The verdicts, one per (comparison, order), in the order judged.
+    """
+    progress = progress or JudgeProgress()
+    reqs = ordered_requests(comparisons, candidates.systems)
+    progress.planned += len(reqs)
+    out: list[Verdict] = []
+    streak = 0
+    for prompt_id, first, second in reqs:
+        prompt = candidates.prompts[prompt_id]
+        c1, c2 = candidates.candidates[(prompt_id, first)], candidates.candidates[(prompt_id, second)]
+        q = question_key(judge.judge_id, judge.mode, prompt.text, [c1.output, c2.output])
+        vid = verdict_id(q, prompt_id, [first, second])
+        hit = store.get(vid)
+        if hit is not None and hit.status == "error":
+            hit = None
+        if hit is None:
+            earlier = store.answer_to(q)
+            if earlier is not None:
+                hit = earlier.model_copy(update={"verdict_id": vid, "prompt_id": prompt_id,
+                                                 "systems": [first, second], "created_at": "",
+                                                 "detail": {**earlier.detail, "reused_from": earlier.verdict_id}})
+                store.put(hit)
+        if hit is not None:
+            verdict, cached = hit, True
+            progress.cache_hits += 1
+        else:
+            t0 = time.perf_counter()
+            ans = judge.judge(prompt.text, c1.output, c2.output)
+            progress.judge_seconds += time.perf_counter() - t0
+            progress.asked += 1
+            verdict = Verdict(verdict_id=vid, question=q, judge_id=judge.judge_id, mode=judge.mode,
+                              prompt_id=prompt_id, systems=[first, second], status=ans.status,
+                              p_first=ans.p_first, detail=ans.detail, raw=ans.raw, error=ans.error,
+                              prompt_tokens=ans.prompt_tokens, latency_s=ans.latency_s)
+            store.put(verdict)
+            cached = False
+        progress.done += 1
+        progress.status[verdict.status] += 1
+        out.append(verdict)
+        if on_verdict is not None:
+            on_verdict(verdict, cached)
+        streak = streak + 1 if verdict.status == "error" else 0
+        if streak >= max_consecutive_errors:
+            raise BackendError(f"stopping after {streak} judge errors in a row; last: {verdict.error}. "
+                               "Verdicts so far are stored; fix the backend and run again to resume.")
+    return out

@@ -1,0 +1,92 @@
+"""Verdict records and the content address that keys them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Status = Literal["ok", "unparseable", "error"]
+
+
+def _digest(parts: list[str]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        b = part.encode("utf-8")
+        h.update(len(b).to_bytes(8, "little"))  # length-prefixed: no two part lists collide
+        h.update(b)
+    return h.hexdigest()
+
+
+def question_key(judge_id: str, mode: str, prompt_text: str, outputs: list[str]) -> str:
+    """Content address of a question put to a judge.
+
+    The same judge asked about the same prompt text and the same candidate texts, in the same
+    order, is the same question whatever the ids or system names: a resumed run, or a second
+    run over overlapping data, never asks it twice.
+    """
+    return _digest([judge_id, mode, prompt_text, *outputs])
+
+
+def verdict_id(question: str, prompt_id: str, systems: list[str]) -> str:
+    """Id of one verdict row: a question as asked about named systems.
+
+    Two systems with identical outputs pose the same question; each gets its own row (the
+    answer is reused, not asked again) so that every comparison keeps its systems.
+    """
+    return _digest([question, prompt_id, *systems])
+
+
+class Verdict(BaseModel):
+    """One answer of one judge about one or more candidates in a given order.
+
+    ``systems`` lists the systems in the order the judge saw them. For a pairwise verdict,
+    ``p_first`` is P(the first shown is better), present only when ``status == "ok"``.
+    ``detail`` holds mode-specific facts (letter probabilities, probability mass, truncation).
+    """
+
+    verdict_id: str
+    question: str
+    judge_id: str
+    mode: str
+    prompt_id: str
+    systems: list[str]
+    status: Status
+    p_first: float | None = None
+    score: float | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+    raw: str = ""
+    error: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    cost: float = 0.0
+    created_at: str = ""
+
+    def detail_json(self) -> str:
+        return json.dumps(self.detail, sort_keys=True, ensure_ascii=False)
+
+
+class PairOutcome(BaseModel):
+    """A pairwise comparison with its presentation orders combined.
+
+    ``p_a`` is P(system_a better): the mean over the usable orders of P(system_a wins)
+    (``p_ab`` when shown first, ``1 - p_ba`` when shown second). ``consistent`` is set only
+    when both orders are usable: whether the same system won in both.
+    """
+
+    judge_id: str
+    prompt_id: str
+    system_a: str
+    system_b: str
+    p_a: float
+    p_ab: float | None = None
+    p_ba: float | None = None
+    consistent: bool | None = None
+    verdict_ids: list[str] = Field(default_factory=list)
+
+    @property
+    def n_orders(self) -> int:
+        return (self.p_ab is not None) + (self.p_ba is not None)
