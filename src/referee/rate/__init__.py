@@ -1,0 +1,21 @@
+"""Rate stage: ratings with confidence intervals from pairwise verdicts.
+
+Pure numpy/scipy over arrays of system indices; no files, no models. The main
+entry points are :func:`rate_pairwise` (ratings, intervals, rank ranges in one
+:class:`RatingTable`), :func:`bradley_terry` (just the ratings), :func:`elo`,
+:func:`style_controlled_bt` (ratings with length/markdown effects removed) and
+:func:`lc_win_rate` (AlpacaEval's length-controlled win rate).
+"""
+
+from ._bt import bradley_terry
+from ._elo import elo
+from ._lc import LCResult, lc_win_rate, prompt_difficulty
+from ._style import StyleFit, STYLE_FEATURES, style_controlled_bt, style_covariates, style_counts
+from ._table import RatingTable, rank_ranges, rate_pairwise
+from ._winrate import count_matrix, expected_win_matrix, win_rate_matrix
+
+__all__ = [
+    "LCResult", "RatingTable", "STYLE_FEATURES", "StyleFit", "bradley_terry", "count_matrix", "elo",
+    "expected_win_matrix", "lc_win_rate", "prompt_difficulty", "rank_ranges", "rate_pairwise",
+    "style_controlled_bt", "style_counts", "style_covariates", "win_rate_matrix",
+]

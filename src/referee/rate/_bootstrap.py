@@ -1,0 +1,131 @@
+"""Multinomial bootstrap of Bradley-Terry strengths, all replicates fitted at once."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.special import expit
+
+from ._bt import fit_pairs
+from ._graph import Pairs
+
+# Memory for the stacked Hessians of one chunk of replicates.
+_CHUNK_BYTES = 256 * 2**20
+# Above this many systems a batch of dense Hessians no longer pays; refit one by one.
+_BATCH_MAX_SYSTEMS = 400
+_MAX_STEP = 3.0  # natural units: keeps a replicate whose MLE does not exist from exploding in one step
+
+
+def unique_rows(pairs: Pairs, o: np.ndarray, w: np.ndarray):
+    """Collapse verdicts to unique (pair, outcome, weight) rows.
+
+    Resampling must keep each verdict's own outcome: resampling only the pair
+    totals would drop the within-pair spread of outcomes, which is most of the
+    noise. With discrete outcomes (win/tie/loss) there are at most three rows per
+    pair, so millions of verdicts reduce to a few thousand rows.
+
+    Returns:
+        tuple: ``(row_pair, row_wo, row_w, row_count)``.
+    """
+    oo = np.where(pairs.flipped, 1.0 - o, o)
+    order = np.lexsort((w, oo, pairs.inverse))
+    pi, oi, wi = pairs.inverse[order], oo[order], w[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (pi[1:] != pi[:-1]) | (oi[1:] != oi[:-1]) | (wi[1:] != wi[:-1])
+    starts = np.flatnonzero(new)
+    count = np.diff(np.append(starts, len(order))).astype(np.float64)
+    return pi[starts], wi[starts] * oi[starts], wi[starts], count
+
+
+def resample_pairs(pairs: Pairs, o, w, n_boot: int, rng: np.random.Generator):
+    """Draw ``n_boot`` multinomial resamples of the verdicts, summed per pair.
+
+    Returns:
+        tuple: ``(wins, count)``, each ``(n_boot, n_pairs)``.
+    """
+    row_pair, row_wo, row_w, row_count = unique_rows(pairs, o, w)
+    total = int(row_count.sum())
+    k = rng.multinomial(total, row_count / row_count.sum(), size=n_boot).astype(np.float64)
+    n_rows, n_pairs = len(row_pair), len(pairs.a)
+    to_pair_w = coo_matrix((row_w, (np.arange(n_rows), row_pair)), shape=(n_rows, n_pairs)).tocsc()
+    to_pair_wo = coo_matrix((row_wo, (np.arange(n_rows), row_pair)), shape=(n_rows, n_pairs)).tocsc()
+    count = np.asarray((to_pair_w.T @ k.T).T)
+    wins = np.asarray((to_pair_wo.T @ k.T).T)
+    return wins, count
+
+
+def newton_batch(a, b, wins, count, n_systems, theta0, reg=0.0, tol=1e-9, max_iter=50):
+    """Fit many Bradley-Terry problems that share one pair list, by batched Newton.
+
+    Each replicate's Hessian is a weighted graph Laplacian over the same pairs, so
+    all of them are built with one scatter and solved with one batched LAPACK call.
+    Starting from the full-data fit, 3-5 steps reach ``tol``.
+
+    Returns:
+        tuple: ``(theta, converged)`` with ``theta`` of shape ``(n_boot, n_systems)``.
+    """
+    n_boot = wins.shape[0]
+    n = n_systems
+    theta = np.broadcast_to(theta0, (n_boot, n)).copy()
+    converged = np.zeros(n_boot, dtype=bool)
+    p_idx = np.arange(len(a))
+    inc = coo_matrix((np.concatenate([np.ones(len(a)), -np.ones(len(a))]),
+                      (np.concatenate([p_idx, p_idx]), np.concatenate([a, b]))), shape=(len(a), n)).tocsr()
+    absinc = abs(inc)
+    off_ab = a * n + b
+    off_ba = b * n + a
+    # A system left without comparisons in a resample has a flat likelihood; the tiny
+    # ridge keeps its Hessian invertible (it then stays at the full-data estimate).
+    ridge = reg + 1e-10 * max(1.0, float(count.sum(axis=1).mean()))
+    active = np.arange(n_boot)
+    for _ in range(max_iter):
+        if len(active) == 0:
+            break
+        th = theta[active]
+        d = th[:, a] - th[:, b]
+        pr = expit(d)
+        r = wins[active] - count[active] * pr
+        h = count[active] * pr * (1.0 - pr)
+        s = th.sum(axis=1, keepdims=True)
+        g = -np.asarray((inc.T @ r.T).T) + reg * th + s
+        H = np.zeros((len(active), n * n))
+        H[:, off_ab] = -h
+        H[:, off_ba] = -h
+        H = H.reshape(len(active), n, n)
+        diag = np.asarray((absinc.T @ h.T).T)
+        H[:, np.arange(n), np.arange(n)] = diag + ridge
+        H += 1.0
+        step = np.linalg.solve(H, g[..., None])[..., 0]
+        big = np.max(np.abs(step), axis=1)
+        step *= np.minimum(1.0, _MAX_STEP / np.maximum(big, 1e-300))[:, None]
+        theta[active] = th - step
+        done = big < tol
+        converged[active[done]] = True
+        active = active[~done]
+    return theta - theta.mean(axis=1, keepdims=True), converged
+
+
+def bootstrap_thetas(pairs: Pairs, o, w, theta_hat, n_boot: int, seed, reg: float = 0.0):
+    """Natural-scale strengths of ``n_boot`` multinomial bootstrap replicates.
+
+    Returns:
+        tuple: ``(thetas, n_failed)``: ``(n_boot, n_systems)`` array and how many
+        replicates did not converge (their MLE typically does not exist).
+    """
+    rng = np.random.default_rng(seed)
+    n = pairs.n_systems
+    wins, count = resample_pairs(pairs, o, w, n_boot, rng)
+    if n > _BATCH_MAX_SYSTEMS:
+        out = np.empty((n_boot, n))
+        for i in range(n_boot):
+            rep = Pairs(n, pairs.a, pairs.b, wins[i], count[i], count[i], wins[i], wins[i],
+                        pairs.inverse, pairs.flipped, pairs.n_verdicts)
+            out[i] = fit_pairs(rep, reg=reg + 1e-10, theta0=theta_hat)
+        return out, 0
+    chunk = max(1, _CHUNK_BYTES // (8 * n * n * 2))
+    thetas, ok = [], []
+    for s in range(0, n_boot, chunk):
+        t, c = newton_batch(pairs.a, pairs.b, wins[s:s + chunk], count[s:s + chunk], n, theta_hat, reg=reg)
+        thetas.append(t)
+        ok.append(c)
+    return np.concatenate(thetas), int((~np.concatenate(ok)).sum())

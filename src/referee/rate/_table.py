@@ -1,0 +1,272 @@
+"""Ratings with intervals and rank ranges: the table every leaderboard is printed from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import norm
+
+from ..errors import RatingError
+from ._bootstrap import bootstrap_thetas
+from ._bt import fit_pairs, nat_to_points, to_rating
+from ._elo import elo, elo_replicates
+from ._graph import aggregate, check_inputs, check_rateable
+from ._sandwich import sandwich_cov, shift_cov
+
+METHODS = ("bt", "elo")
+CIS = ("bootstrap", "sandwich", "none")
+
+
+def rank_ranges(lower, upper):
+    """Compute the best and worst rank each system can claim given its interval.
+
+    A system's best rank is 1 plus the number of systems whose lower bound is
+    above its upper bound (those are surely better); its worst rank is the number
+    of systems minus those whose upper bound is below its lower bound.
+
+    Parameters
+    ----------
+    lower : array_like
+        Lower interval bound of each system.
+    upper : array_like
+        Upper interval bound of each system.
+
+    Returns
+    -------
+    rank_min : numpy.ndarray
+        Best (smallest) rank of each system.
+    rank_max : numpy.ndarray
+        Worst (largest) rank of each system.
+    """
+    lo = np.asarray(lower, dtype=np.float64)
+    hi = np.asarray(upper, dtype=np.float64)
+    n = len(lo)
+    # Sorting turns the O(n^2) pairwise comparison into two binary searches.
+    sorted_lo = np.sort(lo)
+    sorted_hi = np.sort(hi)
+    better = n - np.searchsorted(sorted_lo, hi, side="right")
+    worse = np.searchsorted(sorted_hi, lo, side="left")
+    return (1 + better).astype(np.int64), (n - worse).astype(np.int64)
+
+
+@dataclass
+class RatingTable:
+    """Ratings of systems with confidence intervals, rank ranges and how they were fitted.
+
+    Arrays are aligned with ``systems``. ``rating``, ``lower`` and ``upper`` share one
+    scale: ``scale`` points multiply the odds of winning by 10, and the anchor system
+    (or the mean, if there is no anchor) sits at ``base``.
+    """
+
+    systems: list[str]
+    rating: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    rank_min: np.ndarray
+    rank_max: np.ndarray
+    n: np.ndarray
+    win_rate: np.ndarray
+    se: np.ndarray
+    method: str = "bt"
+    ci: str = "bootstrap"
+    n_boot: int = 0
+    seed: int | None = 0
+    level: float = 0.95
+    anchor: str | None = None
+    scale: float = 400.0
+    base: float = 1000.0
+    reg: float = 0.0
+    n_verdicts: int = 0
+    n_boot_failed: int = 0
+    cov: np.ndarray | None = field(default=None, repr=False)
+    replicates: np.ndarray | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)
+
+    def order(self) -> np.ndarray:
+        """Indices of the systems sorted best first (ties broken by name)."""
+        names = np.array(self.systems, dtype=object)
+        return np.array(sorted(range(len(self.systems)), key=lambda i: (-self.rating[i], names[i])))
+
+    def to_records(self) -> list[dict]:
+        """One dict per system, best first, with plain Python values."""
+        out = []
+        for i in self.order():
+            out.append({
+                "system": self.systems[i],
+                "rating": float(self.rating[i]),
+                "lower": float(self.lower[i]),
+                "upper": float(self.upper[i]),
+                "rank_min": int(self.rank_min[i]),
+                "rank_max": int(self.rank_max[i]),
+                "n": int(self.n[i]),
+                "win_rate": float(self.win_rate[i]),
+            })
+        return out
+
+    def fit_info(self) -> dict:
+        """How the table was computed, for reports and reproducibility."""
+        return {"method": self.method, "ci": self.ci, "n_boot": self.n_boot, "seed": self.seed,
+                "level": self.level, "anchor": self.anchor, "scale": self.scale, "base": self.base,
+                "reg": self.reg, "n_verdicts": self.n_verdicts, "n_boot_failed": self.n_boot_failed,
+                "notes": list(self.notes)}
+
+
+def _resolve_anchor(anchor, systems):
+    if anchor is None:
+        return None
+    if isinstance(anchor, (int, np.integer)) and not isinstance(anchor, bool):
+        if not 0 <= anchor < len(systems):
+            raise RatingError(f"anchor index {anchor} is out of range for {len(systems)} systems")
+        return int(anchor)
+    try:
+        return list(systems).index(anchor)
+    except ValueError:
+        raise RatingError(f"anchor system {anchor!r} is not among the rated systems") from None
+
+
+def rate_pairwise(systems, a_idx, b_idx, outcome, weight=None, *, method="bt", ci="bootstrap",
+                  n_boot=1000, seed=0, level=0.95, anchor=None, scale=400.0, base=1000.0, reg=0.0,
+                  cluster=None, k=4.0):
+    """Rate systems from pairwise verdicts, with confidence intervals and rank ranges.
+
+    With ``method="bt"`` the ratings are the Bradley-Terry maximum-likelihood
+    estimate (see :func:`bradley_terry`). Intervals come either from a multinomial
+    bootstrap over the unique (pair, outcome, weight) rows, every replicate refitted
+    by batched Newton steps from the full-data estimate (``ci="bootstrap"``, percentile
+    intervals), or from the sandwich estimator, which needs no refit
+    (``ci="sandwich"``, normal intervals). With ``method="elo"`` the ratings are
+    online Elo in the given order and bootstrap replicates also shuffle the order.
+
+    Parameters
+    ----------
+    systems : list of str
+        Names of the systems; indices refer to this list.
+    a_idx : array_like
+        Index of the first system of each comparison.
+    b_idx : array_like
+        Index of the second system of each comparison.
+    outcome : array_like
+        Probability that system ``a`` beats system ``b``, in [0, 1] (0.5 = tie).
+    weight : array_like, optional
+        Non-negative weight of each comparison (default 1).
+    method : {"bt", "elo"}, optional
+        Rating model (default "bt").
+    ci : {"bootstrap", "sandwich", "none"}, optional
+        How to compute intervals (default "bootstrap"). Elo supports "bootstrap"
+        and "none" only.
+    n_boot : int, optional
+        Number of bootstrap replicates (default 1000).
+    seed : int, optional
+        Seed of the bootstrap; the same seed gives the same table (default 0).
+    level : float, optional
+        Confidence level of the intervals (default 0.95).
+    anchor : str or int, optional
+        System (name or index) fixed at ``base``; by default the mean is ``base``.
+    scale : float, optional
+        Rating points that multiply the odds by 10 (default 400).
+    base : float, optional
+        Rating of the anchor, or mean rating (default 1000).
+    reg : float, optional
+        Gaussian prior strength on natural-scale strengths (default 0, plain MLE).
+        Needed when some systems never lost or never won.
+    cluster : array_like, optional
+        Group label of each comparison (e.g., the prompt). The sandwich then
+        treats comparisons of one group as correlated.
+    k : float, optional
+        Elo K-factor (default 4), used only with ``method="elo"``.
+
+    Returns
+    -------
+    table : RatingTable
+        Ratings, intervals, rank ranges, counts and win rates.
+
+    Raises
+    ------
+    RatingError
+        If the data cannot be rated: a system without comparisons, a disconnected
+        comparison graph, or (for ``reg == 0``) ratings that diverge.
+    """
+    systems = [str(s) for s in systems]
+    n = len(systems)
+    if method not in METHODS:
+        raise RatingError(f"unknown rating method {method!r}; use one of {', '.join(METHODS)}")
+    ci = "none" if ci is None else ci
+    if ci not in CIS:
+        raise RatingError(f"unknown interval method {ci!r}; use one of {', '.join(CIS)}")
+    if not 0 < level < 1:
+        raise RatingError(f"level must be in (0, 1), got {level}")
+    if ci == "bootstrap" and n_boot < 2:
+        raise RatingError("the bootstrap needs n_boot >= 2")
+    if reg < 0:
+        raise RatingError("reg must be non-negative")
+    if len(set(systems)) != n:
+        raise RatingError("system names must be unique")
+    anchor_i = _resolve_anchor(anchor, systems)
+    a, b, o, w = check_inputs(a_idx, b_idx, outcome, n, weight)
+    if cluster is not None and len(np.asarray(cluster)) != len(a):
+        raise RatingError("cluster must have one label per comparison")
+    pairs = aggregate(a, b, o, w, n)
+    check_rateable(pairs, systems, reg=reg if method == "bt" else 1.0,
+                   constant_outcome=float(o[0]) if np.ptp(o) == 0 else None)
+
+    n_per = np.bincount(a, minlength=n) + np.bincount(b, minlength=n)
+    wsum = np.bincount(a, weights=w, minlength=n) + np.bincount(b, weights=w, minlength=n)
+    wwin = np.bincount(a, weights=w * o, minlength=n) + np.bincount(b, weights=w * (1 - o), minlength=n)
+    win_rate = wwin / np.where(wsum > 0, wsum, 1.0)
+
+    notes: list[str] = []
+    if reg > 0:
+        notes.append(f"ratings are shrunk toward each other by a Gaussian prior (reg={reg:g}); "
+                     f"they are not the maximum-likelihood estimate")
+    alpha = 1.0 - level
+    cov = None
+    reps = None
+    n_failed = 0
+    if method == "bt":
+        theta = fit_pairs(pairs, reg=reg)
+        rating = to_rating(theta, anchor_i, scale, base)
+        pts = nat_to_points(scale)
+        if ci == "sandwich":
+            cov = shift_cov(sandwich_cov(pairs, theta, reg, o, w, cluster), anchor_i)
+            se = pts * np.sqrt(np.maximum(np.diag(cov), 0.0))
+            z = norm.ppf(1 - alpha / 2)
+            lower, upper = rating - z * se, rating + z * se
+        elif ci == "bootstrap":
+            thetas, n_failed = bootstrap_thetas(pairs, o, w, theta, n_boot, seed, reg)
+            reps = to_rating(thetas, anchor_i, scale, base)
+            lower, upper = np.quantile(reps, [alpha / 2, 1 - alpha / 2], axis=0)
+            se = reps.std(axis=0, ddof=1)
+            if n_failed:
+                notes.append(f"{n_failed} of {n_boot} bootstrap replicates did not converge "
+                             f"(in those some system never lost or never won); their ratings "
+                             f"are far out and widen the intervals")
+        else:
+            lower = upper = rating
+            se = np.full(n, np.nan)
+    else:
+        rating = elo(a, b, o, n, k=k, scale=scale, base=base)
+        if anchor_i is not None:
+            rating = rating - rating[anchor_i] + base
+        notes.append("Elo ratings depend on the order of the verdicts")
+        if ci == "sandwich":
+            raise RatingError("sandwich intervals are defined for Bradley-Terry only; use ci='bootstrap' for Elo")
+        if ci == "bootstrap":
+            rng = np.random.default_rng(seed)
+            orders = rng.integers(0, len(a), size=(n_boot, len(a)))
+            reps = elo_replicates(a, b, o, n, orders, k=k, scale=scale, base=base)
+            if anchor_i is not None:
+                reps = reps - reps[:, anchor_i:anchor_i + 1] + base
+            lower, upper = np.quantile(reps, [alpha / 2, 1 - alpha / 2], axis=0)
+            se = reps.std(axis=0, ddof=1)
+        else:
+            lower = upper = rating
+            se = np.full(n, np.nan)
+    lower = np.minimum(lower, rating) if ci == "none" else lower
+    rank_min, rank_max = rank_ranges(lower, upper)
+    return RatingTable(systems=systems, rating=rating, lower=np.asarray(lower), upper=np.asarray(upper),
+                       rank_min=rank_min, rank_max=rank_max, n=n_per, win_rate=win_rate, se=se,
+                       method=method, ci=ci, n_boot=n_boot if ci == "bootstrap" else 0, seed=seed,
+                       level=level, anchor=None if anchor_i is None else systems[anchor_i], scale=scale,
+                       base=base, reg=reg, n_verdicts=len(a), n_boot_failed=n_failed, cov=cov,
+                       replicates=reps, notes=notes)
