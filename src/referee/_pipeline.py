@@ -1,0 +1,238 @@
+"""``rank``: load → plan → judge → store → rate → report, wired together for one run folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._version import __version__
+from .errors import InputError, RatingError
+from .judge import JudgeProgress, PairwiseLogprobJudge, judge_comparisons, make_judge
+from .load import CandidateSet, load_candidates
+from .plan import Comparison, make_planner
+from .rate import RatingTable, rate_pairwise
+from .report import write_leaderboard
+from .store import PairOutcome, Verdict, VerdictStore
+
+
+class RankOptions(BaseModel):
+    """Everything that defines a ``referee rank`` run (recorded in ``run.json``)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    candidates: list[Path]
+    output: Path | None = None
+    judge: str = "qwen2.5-coder-1.5b"
+    plan: str = "round-robin"
+    baseline: str | None = None
+    budget: int | None = Field(default=None, description="at most this many comparisons (2 judge calls each)")
+    until: str | None = None
+    allow_missing: bool = False
+    seed: int = 0
+    n_boot: int = 1000
+    level: float = 0.95
+    n_ctx: int = 4096
+    min_mass: float = 0.5
+
+    def run_dir(self) -> Path:
+        if self.output is not None:
+            return self.output
+        src = self.candidates[0]
+        return Path("referee-runs") / (src.stem if src.is_file() else src.name)
+
+
+@dataclass
+class RunStats:
+    """Facts about the judge on this run's verdicts."""
+
+    status: dict[str, int]
+    pairs: int
+    pairs_both_orders: int
+    position_consistency: float | None
+    first_position_rate: float | None
+    truncated_candidates: int
+    per_system_consistency: dict[str, float | None]
+    per_system_verdicts: dict[str, int]
+
+
+@dataclass
+class RankResult:
+    """What a run produced: the ratings, the table rows, the provenance and where it all went."""
+
+    table: RatingTable
+    rows: list[dict[str, Any]]
+    provenance: dict[str, Any]
+    stats: RunStats
+    out_dir: Path
+    progress: JudgeProgress
+    stop_reason: str | None
+
+
+def answered_map(cset: CandidateSet) -> dict[str, list[str]]:
+    """prompt id -> systems that answered it, in the set's system order."""
+    return {pid: cset.systems_for(pid) for pid in cset.prompts}
+
+
+def run_stats(verdicts: Sequence[Verdict], outcomes: Sequence[PairOutcome]) -> RunStats:
+    """Position consistency, first-position preference and truncation of one run's verdicts."""
+    status = {"ok": 0, "unparseable": 0, "error": 0}
+    truncated: set[tuple[str, str]] = set()
+    firsts = []
+    for v in verdicts:
+        status[v.status] += 1
+        cut = v.detail.get("truncated") or []
+        for system, flag in zip(v.systems, cut[1:]):
+            if flag:
+                truncated.add((v.prompt_id, system))
+        if v.status == "ok" and v.p_first is not None:
+            firsts.append(v.p_first > 0.5)
+    both = [o for o in outcomes if o.consistent is not None]
+    per_sys: dict[str, list[bool]] = {}
+    per_n: dict[str, int] = {}
+    for o in outcomes:
+        for s in (o.system_a, o.system_b):
+            per_n[s] = per_n.get(s, 0) + o.n_orders
+            if o.consistent is not None:
+                per_sys.setdefault(s, []).append(o.consistent)
+    return RunStats(
+        status=status, pairs=len(outcomes), pairs_both_orders=len(both),
+        position_consistency=(sum(o.consistent for o in both) / len(both)) if both else None,
+        first_position_rate=(sum(firsts) / len(firsts)) if firsts else None,
+        truncated_candidates=len(truncated),
+        per_system_consistency={s: (sum(v) / len(v) if v else None) for s, v in per_sys.items()},
+        per_system_verdicts=per_n,
+    )
+
+
+def rate_outcomes(systems: list[str], outcomes: Sequence[PairOutcome], *, n_boot: int, seed: int,
+                  level: float) -> RatingTable:
+    """Bradley–Terry ratings with bootstrap intervals from combined pairwise outcomes."""
+    if not outcomes:
+        raise RatingError("no usable verdicts to rate (every verdict was unparseable or an error)")
+    index = {s: i for i, s in enumerate(systems)}
+    a = np.fromiter((index[o.system_a] for o in outcomes), dtype=np.int64, count=len(outcomes))
+    b = np.fromiter((index[o.system_b] for o in outcomes), dtype=np.int64, count=len(outcomes))
+    p = np.fromiter((o.p_a for o in outcomes), dtype=np.float64, count=len(outcomes))
+    return rate_pairwise(systems, a, b, p, method="bt", ci="bootstrap", n_boot=n_boot, seed=seed, level=level)
+
+
+def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
+         on_start: Callable[[JudgeProgress], None] | None = None,
+         on_verdict: Callable[[Verdict, bool], None] | None = None) -> RankResult:
+    """Run the whole path for ``options`` and write the run folder.
+
+    The run folder holds ``verdicts.sqlite`` (every verdict, committed as it lands),
+    ``leaderboard.json``/``.csv``/``.md`` and ``run.json`` (provenance). Running again with the
+    same inputs continues where an interrupted run stopped; no question is asked twice.
+
+    Args:
+        options: the run's definition.
+        judge: an already built judge to use instead of building ``options.judge`` (saves a
+            model load when ranking several times in one process).
+        on_start: called once with the progress counters before judging starts.
+        on_verdict: called after each verdict with ``(verdict, from_cache)``.
+
+    Raises:
+        InputError: bad candidates or options. ModelNotInstalledError: the judge's model is
+        missing. RatingError: the verdicts cannot be rated.
+    """
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    cset = load_candidates(options.candidates, allow_missing=options.allow_missing)
+    if len(cset.systems) < 2:
+        raise InputError(f"need at least two systems to rank, found {len(cset.systems)}: {cset.systems}")
+    try:
+        planner = make_planner(options.plan, answered_map(cset), baseline=options.baseline,
+                               budget=options.budget, until=options.until, seed=options.seed)
+    except ValueError as e:
+        raise InputError(str(e), field="--plan/--baseline/--budget") from None
+    if judge is None:
+        judge = make_judge(options.judge, n_ctx=options.n_ctx, seed=options.seed, min_mass=options.min_mass)
+    out_dir = options.run_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    provenance: dict[str, Any] = {
+        "referee_version": __version__,
+        "started_at": started.isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "options": json.loads(options.model_dump_json()),
+        "candidates": {"sources": cset.sources, "sha256": cset.fingerprint(), "prompts": len(cset.prompts),
+                       "systems": cset.systems, "candidates": len(cset.candidates)},
+        "judge": {"id": judge.judge_id, "name": judge.name, **judge.spec},
+        "seed": options.seed,
+    }
+    store = VerdictStore(out_dir / "verdicts.sqlite")
+    try:
+        store.register_judge(judge.judge_id, judge.spec)
+        run_id = store.start_run(provenance)
+        progress = JudgeProgress()
+        if on_start is not None:
+            on_start(progress)
+        results: dict[Comparison, float] = {}
+        verdicts: list[Verdict] = []
+        while True:
+            batch = planner.next_batch(results)
+            if not batch:
+                break
+            got = judge_comparisons(batch, cset, judge, store, progress=progress, on_verdict=on_verdict)
+            verdicts.extend(got)
+            by_pair = {}
+            for v in got:
+                by_pair.setdefault((v.prompt_id, frozenset(v.systems)), []).append(v.verdict_id)
+            outs = {(o.prompt_id, frozenset((o.system_a, o.system_b))): o
+                    for o in store.pairwise_outcomes(judge_id=judge.judge_id,
+                                                     verdict_ids=[v.verdict_id for v in got])}
+            for c in batch:
+                o = outs.get((c.prompt_id, frozenset((c.system_a, c.system_b))))
+                if o is not None:
+                    results[c] = o.p_a if o.system_a == c.system_a else 1.0 - o.p_a
+        outcomes = store.pairwise_outcomes(judge_id=judge.judge_id, verdict_ids=[v.verdict_id for v in verdicts])
+        stats = run_stats(verdicts, outcomes)
+        table = rate_outcomes(cset.systems, outcomes, n_boot=options.n_boot, seed=options.seed,
+                              level=options.level)
+        rows = leaderboard_rows(table, stats)
+        provenance.update({
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "elapsed_s": round(time.perf_counter() - t0, 3),
+            "plan": {"name": options.plan, "stop_reason": planner.stop_reason,
+                     "comparisons": len({(v.prompt_id, frozenset(v.systems)) for v in verdicts})},
+            "verdicts": {**stats.status, "total": len(verdicts), "asked": progress.asked,
+                         "cache_hits": progress.cache_hits, "judge_seconds": round(progress.judge_seconds, 3)},
+            "judge_behaviour": {"position_consistency": stats.position_consistency,
+                                "first_position_rate": stats.first_position_rate,
+                                "pairs": stats.pairs, "pairs_both_orders": stats.pairs_both_orders,
+                                "truncated_candidates": stats.truncated_candidates},
+            "rating": {"method": "bradley-terry", "scale": "400*log10 odds + 1000 (mean 1000)",
+                       "ci": "bootstrap", "n_boot": options.n_boot, "level": options.level,
+                       "seed": options.seed, "ratings_sha256": _ratings_hash(rows)},
+        })
+        store.finish_run(run_id, provenance)
+    finally:
+        store.close()
+    write_leaderboard(out_dir, rows, provenance)
+    return RankResult(table=table, rows=rows, provenance=provenance, stats=stats, out_dir=out_dir,
+                      progress=progress, stop_reason=planner.stop_reason)
+
+
+def leaderboard_rows(table: RatingTable, stats: RunStats) -> list[dict[str, Any]]:
+    """Leaderboard rows, best first: the rating table plus the judge's behaviour per system."""
+    rows = []
+    for rank_pos, rec in enumerate(sorted(table.to_records(), key=lambda r: -r["rating"]), 1):
+        s = rec["system"]
+        rows.append({"rank": rank_pos, **rec, "verdicts": stats.per_system_verdicts.get(s, 0),
+                     "position_consistency": stats.per_system_consistency.get(s)})
+    return rows
+
+
+def _ratings_hash(rows: list[dict[str, Any]]) -> str:
+    blob = json.dumps([[r["system"], round(r["rating"], 6), round(r["lower"], 6), round(r["upper"], 6)]
+                       for r in rows])
+    return hashlib.sha256(blob.encode()).hexdigest()

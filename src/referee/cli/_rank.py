@@ -1,0 +1,87 @@
+"""``referee rank``: candidates in, leaderboard out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .._pipeline import RankOptions, RankResult, rank as run_rank
+from ..backends import DEFAULT_JUDGE_MODEL
+from . import app
+
+console = Console()
+
+
+@app.command()
+def rank(
+    candidates: list[Path] = typer.Argument(..., help="JSONL/CSV/JSON/Parquet file(s) or a folder of per-system files"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="run folder (default referee-runs/<name>/)"),
+    judge: str = typer.Option(DEFAULT_JUDGE_MODEL, help="qwen2.5-coder-1.5b, smollm2-135m, or a path to a GGUF file"),
+    plan: str = typer.Option("round-robin", help="round-robin, baseline, tournament or adaptive"),
+    baseline: Optional[str] = typer.Option(None, help="the system every other is compared with (plan 'baseline')"),
+    budget: Optional[int] = typer.Option(None, help="at most this many comparisons (each = 2 judge calls)"),
+    until: Optional[str] = typer.Option(None, help="adaptive stopping rule: 'separated'"),
+    allow_missing: bool = typer.Option(False, "--allow-missing", help="compare systems only where both answered"),
+    seed: int = typer.Option(0, help="seed for plans and bootstrap"),
+    n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap replicates for the intervals"),
+    n_ctx: int = typer.Option(4096, "--n-ctx", help="judge context window (tokens)"),
+) -> None:
+    """Judge every planned pair in both orders, fit Bradley–Terry ratings with bootstrap intervals."""
+    if baseline is not None and plan == "round-robin":
+        plan = "baseline"
+    options = RankOptions(candidates=candidates, output=output, judge=judge, plan=plan, baseline=baseline,
+                          budget=budget, until=until, allow_missing=allow_missing, seed=seed, n_boot=n_boot,
+                          n_ctx=n_ctx)
+    columns = (TextColumn("[bold]judging[/]"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("cache hits {task.fields[hits]}"), TextColumn("{task.fields[speed]}"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("judging", total=None, hits=0, speed="")
+        state = {}
+
+        def on_start(progress):
+            state["p"] = progress
+
+        def on_verdict(verdict, cached):
+            p = state["p"]
+            speed = f"{p.asked / p.judge_seconds:.2f} verdicts/s" if p.judge_seconds > 0 else ""
+            bar.update(task, total=p.planned, completed=p.done, hits=p.cache_hits, speed=speed)
+
+        result = run_rank(options, on_start=on_start, on_verdict=on_verdict)
+    print_result(result)
+
+
+def print_result(result: RankResult) -> None:
+    prov = result.provenance
+    level = int(round(100 * prov["rating"]["level"]))
+    table = Table(title=f"referee leaderboard — judge {prov['judge']['name']} ({prov['judge']['id']})")
+    for col, just in (("rank", "right"), ("system", "left"), ("rating", "right"), (f"{level}% CI", "left"),
+                      ("rank range", "center"), ("win rate", "right"), ("verdicts", "right"),
+                      ("position consistency", "right")):
+        table.add_column(col, justify=just)
+    for r in result.rows:
+        pc = _pct(r["position_consistency"])
+        rr = f"{r['rank_min']}–{r['rank_max']}" if r["rank_min"] != r["rank_max"] else str(r["rank_min"])
+        table.add_row(str(r["rank"]), r["system"], f"{r['rating']:.0f}", f"{r['lower']:.0f} – {r['upper']:.0f}", rr,
+                      f"{100 * r['win_rate']:.1f}%", str(r["verdicts"]), pc)
+    console.print(table)
+    v, beh = prov["verdicts"], prov["judge_behaviour"]
+    console.print(
+        f"verdicts: {v['ok']} ok, {v['unparseable']} unparseable, {v['error']} error "
+        f"({v['asked']} asked, {v['cache_hits']} from the store); "
+        f"position consistency {_pct(beh['position_consistency'])} over {beh['pairs_both_orders']} pairs; "
+        f"first-shown wins {_pct(beh['first_position_rate'])}; "
+        f"truncated candidates: {beh['truncated_candidates']}", highlight=False)
+    if result.stop_reason:
+        console.print(f"plan: {result.stop_reason}", highlight=False)
+    console.print(f"wrote {result.out_dir}/ (leaderboard.json, leaderboard.csv, leaderboard.md, run.json, verdicts.sqlite)",
+                  highlight=False)
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.0f}%"

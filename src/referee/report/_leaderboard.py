@@ -1,0 +1,84 @@
+"""Leaderboard files: JSON, CSV and Markdown, plus ``run.json``; written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+COLUMNS = ("rank", "system", "rating", "lower", "upper", "rank_min", "rank_max", "win_rate", "verdicts",
+           "position_consistency")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    # Write-then-rename: an interrupted write never leaves half a leaderboard behind.
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _fmt(x: Any, digits: int = 1) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def leaderboard_markdown(rows: list[dict[str, Any]], provenance: dict[str, Any]) -> str:
+    """A Markdown leaderboard that renders well on code-hosting sites."""
+    judge = provenance.get("judge", {})
+    v = provenance.get("verdicts", {})
+    beh = provenance.get("judge_behaviour", {})
+    rating = provenance.get("rating", {})
+    level = int(round(100 * rating.get("level", 0.95)))
+    lines = [
+        "# referee leaderboard",
+        "",
+        f"Judge `{judge.get('name', '?')}` (id `{judge.get('id', '?')}`), "
+        f"{provenance.get('candidates', {}).get('prompts', '?')} prompts, plan `{provenance.get('plan', {}).get('name', '?')}`. "
+        f"Verdicts: {v.get('ok', 0)} ok, {v.get('unparseable', 0)} unparseable, {v.get('error', 0)} error.",
+        "",
+        f"| rank | system | rating | {level}% interval | rank range | win rate | verdicts | position consistency |",
+        "|---:|---|---:|---|:---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        rr = f"{r['rank_min']}–{r['rank_max']}" if r["rank_min"] != r["rank_max"] else f"{r['rank_min']}"
+        pc = "–" if r.get("position_consistency") is None else f"{100 * r['position_consistency']:.0f}%"
+        lines.append(f"| {r['rank']} | {_md_escape(r['system'])} | {r['rating']:.0f} | {r['lower']:.0f} – {r['upper']:.0f} "
+                     f"| {rr} | {100 * r['win_rate']:.1f}% | {r['verdicts']} | {pc} |")
+    pc = beh.get("position_consistency")
+    lines += [
+        "",
+        f"Ratings: Bradley–Terry, {rating.get('scale', '')}; intervals: {rating.get('ci', '')} "
+        f"({rating.get('n_boot', '')} replicates). Position consistency of the judge on this run: "
+        f"{'–' if pc is None else f'{100 * pc:.0f}%'} of {beh.get('pairs_both_orders', 0)} pairs judged in both orders. "
+        f"Truncated candidates: {beh.get('truncated_candidates', 0)}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _md_escape(s: str) -> str:
+    return s.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def write_leaderboard(out_dir: str | Path, rows: list[dict[str, Any]], provenance: dict[str, Any]) -> None:
+    """Write ``leaderboard.json``, ``leaderboard.csv``, ``leaderboard.md`` and ``run.json`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out / "leaderboard.json",
+                  json.dumps({"leaderboard": rows, "judge": provenance.get("judge"),
+                              "rating": provenance.get("rating"), "verdicts": provenance.get("verdicts")},
+                             indent=2, ensure_ascii=False) + "\n")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(COLUMNS), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{r[k]:.6g}" if isinstance(r.get(k), float) else r.get(k)) for k in COLUMNS})
+    _write_atomic(out / "leaderboard.csv", buf.getvalue())
+    _write_atomic(out / "leaderboard.md", leaderboard_markdown(rows, provenance))
+    _write_atomic(out / "run.json", json.dumps(provenance, indent=2, ensure_ascii=False, default=str) + "\n")
