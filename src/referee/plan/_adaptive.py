@@ -1,0 +1,256 @@
+"""Adaptive plans: spend each next batch where the ranking is still uncertain."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from scipy.special import expit, ndtri
+
+from ._pairs import Comparison
+from ._tournament import CALLS_PER_COMPARISON, prompt_rng
+
+UNTIL_RULES = ("separated",)
+
+# Prior weight (in verdicts) of the mean discrimination when scoring a prompt; small, so a
+# prompt's own verdicts soon decide, but a single tie does not bury a prompt.
+_PROMPT_PRIOR = 1.0
+# Ridge on the strengths: keeps the early fits finite when a system has won everything.
+_REG = 1e-3
+
+
+class AdaptivePlan:
+    """Chooses each batch from the current Bradley–Terry fit and its uncertainty.
+
+    The first batch is a warm-up: random cycles through the systems on a few prompts, so
+    that the comparison graph is connected. Each later batch refits the strengths on the
+    verdicts in so far and picks comparisons one by one, greedily, by how much one more
+    verdict on a pair would shrink the variance of the rating differences whose order is
+    still in doubt (each weighted by the normal density of its z score), updating the
+    covariance after each pick. A picked pair goes to the unused prompt that has
+    discriminated best so far (mean squared margin ``(2p - 1)^2`` of its verdicts,
+    shrunk towards the overall mean; unseen prompts score the mean, in seeded order).
+    Batches grow with the data (a tenth of what was handed out, at least one per system),
+    so the number of refits grows only logarithmically while judging stays parallel.
+
+    Stops when the budget is spent, when every pair has been compared on every prompt, or
+    (``until="separated"``) when the rank order is settled: every two neighbours in the
+    fitted order are apart by more than ``z = Φ⁻¹(1 − (1 − level) / (2(n − 1)))`` standard
+    errors (Bonferroni over the ``n − 1`` neighbours), using the larger of the Fisher and
+    sandwich variances. :attr:`stop_reason` says which.
+
+    Unusable verdicts (absent from the results) still count against the budget.
+
+    Args:
+        answered: prompt id -> the systems that answered it.
+        budget: at most this many comparisons; each is judged in both orders, so the plan
+            makes at most ``2 * budget`` judge calls.
+        until: ``"separated"``, or None to spend the whole budget.
+        seed: fixes the warm-up, the prompt order and the tie-breaks.
+        level: confidence of the ``separated`` rule.
+        prompt_choice: ``"discriminating"`` (default) or ``"random"`` (seeded order).
+
+    Raises:
+        ValueError: neither a budget nor a rule, an unknown rule, fewer than 2 systems.
+    """
+
+    def __init__(self, answered: Mapping[str, Sequence[str]], *, budget: int | None = None,
+                 until: str | None = None, seed: int = 0, level: float = 0.95,
+                 prompt_choice: str = "discriminating") -> None:
+        if budget is None and until is None:
+            raise ValueError("the adaptive plan needs a budget (--budget N) and/or a stopping rule "
+                             "(--until separated)")
+        if until is not None and until not in UNTIL_RULES:
+            raise ValueError(f"unknown stopping rule '{until}' (known: {', '.join(UNTIL_RULES)})")
+        if budget is not None and budget < 0:
+            raise ValueError(f"budget must be >= 0 comparisons (got {budget})")
+        if not 0 < level < 1:
+            raise ValueError(f"level must be in (0, 1) (got {level})")
+        if prompt_choice not in ("discriminating", "random"):
+            raise ValueError(f"unknown prompt_choice '{prompt_choice}'")
+        self.budget, self.until, self.seed, self.level = budget, until, seed, level
+        self.prompt_choice = prompt_choice
+        self.stop_reason: str | None = None
+        self.comparisons_issued = 0
+        self.batches = 0
+
+        self.systems = list(dict.fromkeys(s for ss in answered.values() for s in ss))
+        n = len(self.systems)
+        if n < 2:
+            raise ValueError("the adaptive plan needs at least 2 systems")
+        self._sys = {s: i for i, s in enumerate(self.systems)}
+        self.prompts = [p for p in answered if len(set(answered[p])) >= 2]
+        order = {p: prompt_rng(seed, p, "order").random() for p in self.prompts}
+        # Prompts in seeded order, so that "first unused" and ties follow the seed.
+        self.prompts.sort(key=order.__getitem__)
+        self._prm = {p: k for k, p in enumerate(self.prompts)}
+        has = np.zeros((len(self.prompts), n), dtype=bool)
+        for k, p in enumerate(self.prompts):
+            has[k, [self._sys[s] for s in answered[p]]] = True
+        self._I, self._J = np.triu_indices(n, 1)
+        self._pair = np.full((n, n), -1, dtype=np.int64)
+        self._pair[self._I, self._J] = np.arange(len(self._I))
+        self._pair[self._J, self._I] = np.arange(len(self._I))
+        # free[pair, prompt]: both systems answered it and the pair was not compared on it.
+        self._free = (has[:, self._I] & has[:, self._J]).T.copy()
+        self._free_count = int(self._free.sum())
+        self._has = has
+        self._disc_sum = np.zeros(len(self.prompts))
+        self._disc_n = np.zeros(len(self.prompts))
+        self._a: list[int] = []
+        self._b: list[int] = []
+        self._y: list[float] = []
+        self._pending: list[Comparison] = []
+        self.strengths: np.ndarray | None = None
+
+    @property
+    def judge_calls(self) -> int:
+        """Judge calls handed out so far (2 per comparison)."""
+        return CALLS_PER_COMPARISON * self.comparisons_issued
+
+    def _done(self, why: str) -> list[Comparison]:
+        self.stop_reason = (f"{why} after {self.comparisons_issued} comparisons "
+                            f"({self.judge_calls} judge calls)")
+        return []
+
+    def _take(self, pair: int, prompt: int) -> Comparison:
+        self._free[pair, prompt] = False
+        self._free_count -= 1
+        return Comparison(self.prompts[prompt], self.systems[self._I[pair]], self.systems[self._J[pair]])
+
+    def next_batch(self, results: Mapping[Comparison, float]) -> list[Comparison]:
+        for c in self._pending:
+            y = results.get(c)
+            if y is None:
+                continue
+            self._a.append(self._sys[c.system_a])
+            self._b.append(self._sys[c.system_b])
+            self._y.append(float(y))
+            k = self._prm[c.prompt_id]
+            self._disc_sum[k] += (2.0 * y - 1.0) ** 2
+            self._disc_n[k] += 1
+        self._pending = []
+        remaining = math.inf if self.budget is None else self.budget - self.comparisons_issued
+        fit = self._fit() if self._y else None
+        if fit is not None and self.until == "separated":
+            worst = self._least_separated(*fit)
+            if worst[0] >= worst[1]:
+                return self._done(f"rank order settled at {self.level:.0%}: every two neighbours apart by "
+                                  f"at least {worst[0]:.2f} standard errors (needed {worst[1]:.2f})")
+        if remaining <= 0:
+            return self._done("budget spent" + self._unsettled(fit))
+        if self._free_count == 0:
+            return self._done("every pair compared on every prompt" + self._unsettled(fit))
+        size = max(len(self.systems), math.ceil(0.1 * self.comparisons_issued))
+        size = int(min(size, remaining, self._free_count))
+        batch = self._select(fit, size) if fit is not None else self._warmup(size)
+        self.comparisons_issued += len(batch)
+        self.batches += 1
+        self._pending = batch
+        return batch
+
+    def _unsettled(self, fit) -> str:
+        if fit is None or self.until is None:
+            return ""
+        z, need, a, b = self._least_separated(*fit)
+        return f"; rank order not settled: {a} vs {b} apart by {z:.2f} standard errors (needed {need:.2f})"
+
+    def _warmup(self, size: int) -> list[Comparison]:
+        """Random cycles through the systems, one prompt each: connected, and every system plays."""
+        batch: list[Comparison] = []
+        for k, p in enumerate(self.prompts):
+            cyc = [int(i) for i in np.flatnonzero(self._has[k])]
+            prompt_rng(self.seed, p, f"warmup{self.batches}").shuffle(cyc)
+            edges = list(zip(cyc, cyc[1:] + cyc[:1])) if len(cyc) > 2 else [(cyc[0], cyc[1])]
+            for i, j in edges:
+                pair = self._pair[i, j]
+                if self._free[pair, k] and len(batch) < size:
+                    batch.append(self._take(pair, k))
+            if len(batch) >= size:
+                break
+        return batch
+
+    def _fit(self):
+        """Strengths, Fisher information and sandwich meat, or None if the data cannot be rated yet."""
+        from ..errors import RatingError
+        from ..rate import bradley_terry
+
+        n = len(self.systems)
+        a, b, y = np.array(self._a), np.array(self._b), np.array(self._y)
+        try:
+            theta = np.asarray(bradley_terry(a, b, y, n, scale=math.log(10.0), base=0.0, reg=_REG))
+        except RatingError:
+            return None
+        self.strengths = theta
+        p = expit(theta[a] - theta[b])
+        hess = _laplacian(a, b, p * (1 - p), n) + _REG * np.eye(n)
+        meat = _laplacian(a, b, (y - p) ** 2, n)
+        return theta, hess, meat
+
+    def _least_separated(self, theta, hess, meat) -> tuple[float, float, str, str]:
+        n = len(self.systems)
+        cov = np.linalg.inv(hess + np.ones((n, n)))
+        sand = cov @ meat @ cov
+        order = np.argsort(-theta, kind="stable")
+        i, j = order[:-1], order[1:]
+        var = np.maximum(_diff_var(cov, i, j), _diff_var(sand, i, j))
+        z = (theta[i] - theta[j]) / np.sqrt(np.maximum(var, 1e-300))
+        k = int(np.argmin(z))
+        need = float(ndtri(1 - (1 - self.level) / (2 * (n - 1)))) if n > 1 else 0.0
+        return float(z[k]), need, self.systems[i[k]], self.systems[j[k]]
+
+    def _select(self, fit, size: int) -> list[Comparison]:
+        theta, hess, _ = fit
+        n = len(self.systems)
+        I, J = self._I, self._J
+        cov = np.linalg.inv(hess + np.ones((n, n)))
+        g = cov[:, I] - cov[:, J]
+        K = g[I, :] - g[J, :]  # covariance of all pairwise differences
+        s2 = np.maximum(np.diag(K).copy(), 1e-12)
+        delta = theta[I] - theta[J]
+        p = expit(delta)
+        h = p * (1 - p)
+        z = np.abs(delta) / np.sqrt(s2)
+        u = np.exp(-0.5 * z * z) / s2  # pairs near a tie, per unit of their own variance
+        rng = np.random.default_rng([self.seed, self.batches])
+        jitter = rng.uniform(0, 1e-9, len(I))
+        avail = self._free.any(axis=1)
+        score = self._prompt_scores()
+        batch = []
+        for _ in range(size):
+            # Variance removed from every difference kl by one more verdict on pair c is
+            # h_c K[kl, c]^2 / (1 + h_c K[c, c]) (a rank-one update of the covariance).
+            value = h / (1 + h * np.diag(K)) * ((K * K) @ u) * (1 + jitter)
+            value[~avail] = -np.inf
+            c = int(np.argmax(value))
+            if not np.isfinite(value[c]):
+                break
+            kc = K[:, c].copy()
+            K -= (h[c] / (1 + h[c] * kc[c])) * np.outer(kc, kc)
+            free = self._free[c]
+            k = int(np.argmax(np.where(free, score, -np.inf)))
+            batch.append(self._take(c, k))
+            if not self._free[c].any():
+                avail[c] = False
+        return batch
+
+    def _prompt_scores(self) -> np.ndarray:
+        """Higher = the prompt has separated systems more; argmax ties go to the seeded order."""
+        if self.prompt_choice == "random" or not self._disc_n.any():
+            return -np.arange(len(self.prompts), dtype=float)
+        mean = self._disc_sum.sum() / self._disc_n.sum()
+        shrunk = (self._disc_sum + _PROMPT_PRIOR * mean) / (self._disc_n + _PROMPT_PRIOR)
+        return shrunk - 1e-12 * np.arange(len(self.prompts))
+
+
+def _laplacian(a: np.ndarray, b: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
+    L = np.zeros((n, n))
+    np.add.at(L, (a, b), -w)
+    np.add.at(L, (b, a), -w)
+    L[np.diag_indices(n)] = -L.sum(axis=1)
+    return L
+
+
+def _diff_var(cov: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    return cov[i, i] + cov[j, j] - 2 * cov[i, j]

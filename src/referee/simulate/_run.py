@@ -1,0 +1,67 @@
+"""Running a plan against a simulated judge, and scoring the ranking it gives."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from scipy.stats import kendalltau, spearmanr
+
+from ..plan import Comparison, Planner
+from ._judge import SimulatedJudge
+
+
+def run_plan(planner: Planner, judge: SimulatedJudge, *, max_batches: int = 100_000
+             ) -> tuple[dict[Comparison, float], list[Comparison]]:
+    """Play the run loop: ask for batches, answer them, until the planner hands out none.
+
+    Returns:
+        The results (unusable verdicts absent) and every comparison handed out, in order.
+
+    Raises:
+        RuntimeError: the planner did not stop within ``max_batches`` batches.
+    """
+    results: dict[Comparison, float] = {}
+    issued: list[Comparison] = []
+    for _ in range(max_batches):
+        batch = planner.next_batch(results)
+        if not batch:
+            return results, issued
+        issued.extend(batch)
+        results.update(judge.judge(batch))
+    raise RuntimeError(f"planner did not stop within {max_batches} batches")
+
+
+def fit_strengths(results: Mapping[Comparison, float] | Sequence[tuple[Comparison, float]],
+                  systems: Sequence[str], *, reg: float = 1e-3) -> np.ndarray:
+    """Bradley–Terry strengths (natural log-odds, mean 0) of ``systems`` from combined verdicts.
+
+    A small ``reg`` keeps the fit finite when a system has won (or lost) everything so far.
+    """
+    from ..rate import bradley_terry
+
+    items = list(results.items()) if isinstance(results, Mapping) else list(results)
+    index = {s: i for i, s in enumerate(systems)}
+    a = np.fromiter((index[c.system_a] for c, _ in items), np.int64, len(items))
+    b = np.fromiter((index[c.system_b] for c, _ in items), np.int64, len(items))
+    y = np.fromiter((v for _, v in items), np.float64, len(items))
+    return np.asarray(bradley_terry(a, b, y, len(systems), scale=math.log(10.0), base=0.0, reg=reg))
+
+
+def agreement(estimate: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """How well ``estimate``'s ranking matches ``reference``'s (higher = better in both).
+
+    Returns:
+        ``spearman``, ``kendall`` (tau-b), ``top1`` (1 if the best system is the same) and
+        ``top3`` (the share of the reference's top 3 found in the estimate's top 3).
+    """
+    est, ref = np.asarray(estimate, float), np.asarray(reference, float)
+    k = min(3, len(ref))
+    top_ref, top_est = np.argsort(-ref, kind="stable"), np.argsort(-est, kind="stable")
+    return {
+        "spearman": float(spearmanr(est, ref).statistic),
+        "kendall": float(kendalltau(est, ref).statistic),
+        "top1": float(top_ref[0] == top_est[0]),
+        "top3": len(set(top_ref[:k]) & set(top_est[:k])) / k,
+    }
