@@ -1,0 +1,240 @@
+"""``referee rate VERDICTS``: ratings with intervals from stored or tabulated pairwise verdicts."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import InputError, RatingError
+from . import app
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_TIE_WORDS = {"tie", "draw", "tie (bothbad)", "both", "neither", "0.5"}
+_A_WORDS = {"a", "model_a", "system_a", "1"}
+_B_WORDS = {"b", "model_b", "system_b", "2"}
+
+
+class Method(str, Enum):
+    bt = "bt"
+    elo = "elo"
+
+
+class CI(str, Enum):
+    bootstrap = "bootstrap"
+    sandwich = "sandwich"
+    none = "none"
+
+
+class PairwiseData:
+    """Pairwise verdicts as columns: names, outcome P(a better), weight, prompt, covariates."""
+
+    def __init__(self) -> None:
+        self.system_a: list[str] = []
+        self.system_b: list[str] = []
+        self.outcome: list[float] = []
+        self.weight: list[float] = []
+        self.prompt: list[str | None] = []
+        self.covariates: list[list[float]] = []
+
+
+def _outcome_from(rec: dict, path: Path, line: int) -> float:
+    if rec.get("outcome") not in (None, ""):
+        raw = rec["outcome"]
+        try:
+            val = float(raw)
+        except (TypeError, ValueError):
+            raise InputError(f"outcome {raw!r} is not a number in [0, 1]", path=path, line=line,
+                             field="outcome") from None
+        if not (0.0 <= val <= 1.0) or math.isnan(val):
+            raise InputError(f"outcome {val} is outside [0, 1] (P(system_a better); 0.5 = tie)",
+                             path=path, line=line, field="outcome")
+        return val
+    if rec.get("winner") not in (None, ""):
+        w = str(rec["winner"]).strip()
+        lw = w.lower()
+        if lw in _TIE_WORDS:
+            return 0.5
+        if lw in _A_WORDS or w == rec["system_a"]:
+            return 1.0
+        if lw in _B_WORDS or w == rec["system_b"]:
+            return 0.0
+        raise InputError(f"winner {w!r} is neither 'a', 'b', 'tie' nor one of the two systems",
+                         path=path, line=line, field="winner")
+    raise InputError("needs an 'outcome' (P(system_a better), 0.5 = tie) or a 'winner' ('a', 'b', 'tie' or a "
+                     "system name)", path=path, line=line, field="outcome")
+
+
+def _add(data: PairwiseData, rec: dict, path: Path, line: int, covariates: list[str]) -> None:
+    for f in ("system_a", "system_b"):
+        if rec.get(f) in (None, ""):
+            raise InputError("missing system name", path=path, line=line, field=f)
+    rec = dict(rec, system_a=str(rec["system_a"]), system_b=str(rec["system_b"]))
+    if rec["system_a"] == rec["system_b"]:
+        raise InputError(f"compares {rec['system_a']!r} with itself", path=path, line=line, field="system_b")
+    o = _outcome_from(rec, path, line)
+    w = 1.0
+    if rec.get("weight") not in (None, ""):
+        try:
+            w = float(rec["weight"])
+        except (TypeError, ValueError):
+            raise InputError(f"weight {rec['weight']!r} is not a number", path=path, line=line, field="weight") from None
+        if not (w >= 0 and math.isfinite(w)):
+            raise InputError(f"weight {w} must be finite and non-negative", path=path, line=line, field="weight")
+    cov = []
+    for c in covariates:
+        if rec.get(c) in (None, ""):
+            raise InputError("missing covariate value", path=path, line=line, field=c)
+        try:
+            v = float(rec[c])
+        except (TypeError, ValueError):
+            raise InputError(f"covariate value {rec[c]!r} is not a number", path=path, line=line, field=c) from None
+        if not math.isfinite(v):
+            raise InputError("covariate value must be finite", path=path, line=line, field=c)
+        cov.append(v)
+    data.system_a.append(rec["system_a"])
+    data.system_b.append(rec["system_b"])
+    data.outcome.append(o)
+    data.weight.append(w)
+    p = rec.get("prompt_id")
+    data.prompt.append(None if p in (None, "") else str(p))
+    data.covariates.append(cov)
+
+
+def read_pairwise(path: Path, covariates: list[str], judge: str | None = None) -> PairwiseData:
+    """Read pairwise verdicts from a verdict store, a JSONL file or a CSV file."""
+    if not path.exists():
+        raise InputError("no such file", path=path)
+    if path.is_dir():
+        cand = path / "verdicts.sqlite"
+        if not cand.exists():
+            raise InputError("is a folder; give a verdicts file or a run folder with verdicts.sqlite", path=path)
+        path = cand
+    with open(path, "rb") as f:
+        head = f.read(16)
+    data = PairwiseData()
+    if head == _SQLITE_MAGIC:
+        if covariates:
+            raise InputError("covariates can only be read from JSONL/CSV input", path=path, field="covariate")
+        from ..store import VerdictStore
+
+        store = VerdictStore.open(path)
+        try:
+            judges = list(store.judges())
+            if judge is None and len(judges) > 1:
+                raise InputError(f"holds verdicts of {len(judges)} judges ({', '.join(judges)}); choose one with "
+                                 f"--judge (ratings of different judges are not comparable)", path=path)
+            outcomes = store.pairwise_outcomes(judge_id=judge)
+        finally:
+            store.close()
+        for r in outcomes:
+            data.system_a.append(r.system_a)
+            data.system_b.append(r.system_b)
+            data.outcome.append(float(r.p_a))
+            data.weight.append(1.0)
+            data.prompt.append(str(r.prompt_id))
+            data.covariates.append([])
+    elif path.suffix.lower() == ".csv":
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            for line, rec in enumerate(reader, start=2):
+                _add(data, rec, path, line, covariates)
+    else:
+        with open(path, encoding="utf-8") as f:
+            for line, text in enumerate(f, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    rec = json.loads(text)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"not valid JSON ({e.msg}); expected one JSON object a line", path=path,
+                                     line=line) from None
+                if not isinstance(rec, dict):
+                    raise InputError("expected a JSON object", path=path, line=line)
+                _add(data, rec, path, line, covariates)
+    if not data.outcome:
+        raise InputError("holds no pairwise verdicts", path=path)
+    return data
+
+
+@app.command("rate")
+def rate(
+    verdicts: Path = typer.Argument(..., help="a run's verdict store (SQLite, or its run folder), or a JSONL/CSV "
+                                             "with system_a, system_b, outcome (P(a better)) or winner, "
+                                             "optional weight, prompt_id and covariate columns"),
+    method: Method = typer.Option(Method.bt, help="bt: Bradley-Terry maximum likelihood; elo: online Elo "
+                                                  "(depends on the order of the verdicts)"),
+    ci: CI = typer.Option(CI.bootstrap, help="interval method"),
+    n_boot: int = typer.Option(1000, "--n-boot", min=2, help="bootstrap replicates"),
+    seed: int = typer.Option(0, help="bootstrap seed (same seed, same table)"),
+    level: float = typer.Option(0.95, min=0.5, max=0.999, help="confidence level"),
+    anchor: str | None = typer.Option(None, help="system fixed at --base (default: the mean is --base)"),
+    scale: float = typer.Option(400.0, help="rating points per factor of 10 in the odds"),
+    base: float = typer.Option(1000.0, help="rating of the anchor, or mean rating"),
+    reg: float = typer.Option(0.0, min=0.0, help="Gaussian prior that shrinks ratings together "
+                                                 "(needed if a system never lost or never won)"),
+    covariate: list[str] = typer.Option([], "--covariate", help="column holding a per-verdict covariate "
+                                                               "(a minus b); repeat for several: fits a "
+                                                               "style-controlled Bradley-Terry"),
+    judge: str | None = typer.Option(None, help="judge id, when the store holds several"),
+    k: float = typer.Option(4.0, help="Elo K-factor"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="write the ratings as JSON here"),
+) -> None:
+    """Rate systems from pairwise verdicts: ratings, confidence intervals and rank ranges."""
+    from ..rate import rate_pairwise, style_controlled_bt
+
+    data = read_pairwise(verdicts, covariate, judge)
+    systems = sorted(set(data.system_a) | set(data.system_b))
+    if anchor is not None and anchor not in systems:
+        raise InputError(f"anchor system {anchor!r} does not appear in the verdicts", field="anchor")
+    idx = {s: i for i, s in enumerate(systems)}
+    a = [idx[s] for s in data.system_a]
+    b = [idx[s] for s in data.system_b]
+    have_prompts = all(p is not None for p in data.prompt)
+    effects = None
+    try:
+        if covariate:
+            if method is not Method.bt or ci is not CI.sandwich:
+                Console(stderr=True).print("[yellow]note[/]: with covariates the fit is a style-controlled "
+                                           "Bradley-Terry with sandwich intervals")
+            fit = style_controlled_bt(systems, a, b, data.outcome, data.covariates, data.weight, names=covariate,
+                                      level=level, anchor=anchor, scale=scale, base=base,
+                                      cluster=data.prompt if have_prompts else None)
+            table = fit.table
+            effects = fit.effects()
+        else:
+            table = rate_pairwise(systems, a, b, data.outcome, data.weight, method=method.value, ci=ci.value,
+                                  n_boot=n_boot, seed=seed, level=level, anchor=anchor, scale=scale, base=base,
+                                  reg=reg, k=k, cluster=data.prompt if (have_prompts and ci is CI.sandwich) else None)
+    except RatingError as e:
+        raise RatingError(f"{verdicts}: {e}") from None
+
+    records = table.to_records()
+    t = Table(title=f"{len(systems)} systems, {len(data.outcome)} verdicts ({table.method}, {table.ci} "
+                    f"{table.level:.0%} intervals)")
+    for col in ("rank", "system", "rating", "interval", "n", "win rate"):
+        t.add_column(col, justify="left" if col == "system" else "right")
+    for r in records:
+        rank = str(r["rank_min"]) if r["rank_min"] == r["rank_max"] else f"{r['rank_min']}-{r['rank_max']}"
+        t.add_row(rank, r["system"], f"{r['rating']:.1f}", f"{r['lower']:.1f} .. {r['upper']:.1f}", str(r["n"]),
+                  f"{100 * r['win_rate']:.1f}%")
+    console = Console()
+    console.print(t)
+    for note in table.notes:
+        console.print(f"[dim]note: {note}[/]")
+    if effects is not None:
+        for e in fit.describe():
+            console.print(e)
+    if output is not None:
+        doc = {"ratings": records, "fit": table.fit_info()}
+        if effects is not None:
+            doc["covariate_effects"] = effects
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        console.print(f"wrote {output}")
