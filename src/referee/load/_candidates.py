@@ -162,6 +162,13 @@ def _reader_for(path: Path):
     return reader
 
 
+def _decoded(rows: Iterator[tuple[int, dict[str, Any]]], path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        yield from rows
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 text (byte offset {e.start})", path=path) from None
+
+
 def _prompt_id_from_text(text: str) -> str:
     return "p-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
@@ -214,7 +221,7 @@ def load_candidates(source: str | Path | Iterable[str | Path], *, allow_missing:
 
     for path, per_system in files:
         reader = _reader_for(path)
-        for line, row in reader(path):
+        for line, row in _decoded(reader(path), path):
             where = f"{path}:{line}"
             used: set[str] = set()
             values: dict[str, Any] = {}

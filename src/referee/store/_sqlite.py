@@ -74,20 +74,19 @@ class VerdictStore:
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        if readonly:
-            if not self.path.is_file():
-                raise StoreError(f"{self.path}: no such verdict store")
-            uri = f"file:{self.path.resolve()}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a process crash (kill -9); only a power loss can cost
-            # the last commits, and those are re-asked on resume.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.row_factory = sqlite3.Row
+        if readonly and not self.path.is_file():
+            raise StoreError(f"{self.path}: no such verdict store")
         try:
+            if readonly:
+                self._db = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode survives a process crash (kill -9); only a power loss can
+                # cost the last commits, and those are asked again on resume.
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.row_factory = sqlite3.Row
             if not readonly:
                 with self._db:
                     self._db.executescript(_SCHEMA)
@@ -174,7 +173,7 @@ class VerdictStore:
             args.append(mode)
         if conds:
             sql += " WHERE " + " AND ".join(conds)
-        for row in self._db.execute(sql + " ORDER BY created_at, verdict_id", args):
+        for row in self._db.execute(sql + " ORDER BY rowid", args):  # insertion order
             yield _row_to_verdict(row)
 
     def status_counts(self, *, judge_id: str | None = None, verdict_ids: Iterable[str] | None = None) -> dict[str, int]:
@@ -202,7 +201,7 @@ class VerdictStore:
                           verdict_ids: Iterable[str] | None = None) -> list[PairOutcome]:
         """Combine the stored pairwise verdicts of each (judge, prompt, pair) over both orders.
 
-        Only ``ok`` verdicts count. ``system_a`` is the one shown first in the earliest stored
+        Only ``ok`` verdicts count. ``system_a`` is the one shown first in the first stored
         verdict of the pair. Pairs with no usable verdict are left out (their unparseable or
         error verdicts are counted by :meth:`status_counts`).
         """

@@ -1,0 +1,49 @@
+"""Shared fixtures: real judges (llama.cpp with packaged models), loaded once per session."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+SHARED = ROOT.parent / "shared" / "data"
+EXAMPLE = ROOT / "examples" / "candidates.jsonl"
+
+
+@pytest.fixture(scope="session")
+def smol_judge():
+    """The real SmolLM2-135M judge through llama.cpp: fast, position-biased; for mechanics only."""
+    from referee.judge import make_judge
+
+    return make_judge("smollm2-135m", n_ctx=2048)
+
+
+@pytest.fixture(scope="session")
+def qwen_judge():
+    """The real default judge (Qwen2.5-Coder-1.5B through llama.cpp): for quality assertions."""
+    from referee.judge import make_judge
+
+    return make_judge("qwen2.5-coder-1.5b", n_ctx=4096)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def referee_cmd(*args: str) -> list[str]:
+    """The CLI as a user runs it, in a child process."""
+    return [sys.executable, "-m", "referee", *args]
+
+
+@pytest.fixture
+def child_env():
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["COLUMNS"] = "200"
+    return env
