@@ -20,6 +20,13 @@ _PROMPT_PRIOR = 1.0
 _REG = 1e-3
 
 
+
+def _near_tie(z: np.ndarray) -> np.ndarray:
+    # Normal density of the z score: measured against z*phi(z), a wider density and flat
+    # weights on the simulated AlpacaEval panels, it reached the round-robin ranking soonest.
+    return np.exp(-0.5 * z * z)
+
+
 class AdaptivePlan:
     """Chooses each batch from the current Bradley–Terry fit and its uncertainty.
 
@@ -28,9 +35,9 @@ class AdaptivePlan:
     verdicts in so far and picks comparisons one by one, greedily, by how much one more
     verdict on a pair would shrink the variance of the rating differences whose order is
     still in doubt (each weighted by the normal density of its z score), updating the
-    covariance after each pick. A picked pair goes to the unused prompt that has
-    discriminated best so far (mean squared margin ``(2p - 1)^2`` of its verdicts,
-    shrunk towards the overall mean; unseen prompts score the mean, in seeded order).
+    covariance after each pick. A picked pair goes to its next unused prompt in seeded
+    random order, so every pair's verdicts are a random sample of the prompts and the
+    ranking estimates the one all prompts would give.
     Batches grow with the data (a tenth of what was handed out, at least one per system),
     so the number of refits grows only logarithmically while judging stays parallel.
 
@@ -49,7 +56,10 @@ class AdaptivePlan:
         until: ``"separated"``, or None to spend the whole budget.
         seed: fixes the warm-up, the prompt order and the tie-breaks.
         level: confidence of the ``separated`` rule.
-        prompt_choice: ``"discriminating"`` (default) or ``"random"`` (seeded order).
+        prompt_choice: ``"random"`` (default) or ``"discriminating"``: the unused prompt
+            whose verdicts so far have the largest mean ``(2p - 1)^2`` (shrunk towards the
+            mean). It ranks prompts by how much they separate, which biases the ranking
+            towards those prompts: on the simulated AlpacaEval panels it did worse.
 
     Raises:
         ValueError: neither a budget nor a rule, an unknown rule, fewer than 2 systems.
@@ -57,7 +67,7 @@ class AdaptivePlan:
 
     def __init__(self, answered: Mapping[str, Sequence[str]], *, budget: int | None = None,
                  until: str | None = None, seed: int = 0, level: float = 0.95,
-                 prompt_choice: str = "discriminating") -> None:
+                 prompt_choice: str = "random") -> None:
         if budget is None and until is None:
             raise ValueError("the adaptive plan needs a budget (--budget N) and/or a stopping rule "
                              "(--until separated)")
@@ -212,7 +222,7 @@ class AdaptivePlan:
         p = expit(delta)
         h = p * (1 - p)
         z = np.abs(delta) / np.sqrt(s2)
-        u = np.exp(-0.5 * z * z) / s2  # pairs near a tie, per unit of their own variance
+        u = _near_tie(z) / s2  # pairs near a tie, per unit of their own variance
         rng = np.random.default_rng([self.seed, self.batches])
         jitter = rng.uniform(0, 1e-9, len(I))
         avail = self._free.any(axis=1)
