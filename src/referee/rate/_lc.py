@@ -115,35 +115,65 @@ def prompt_difficulty(system_idx, prompt_idx, preference, len_system, len_baseli
     x = _std_delta(s, ls, lb, n_systems)
     n_prompts = int(q.max()) + 1
     m = n_systems
-    norm_ = float(len(y))
+    # Newton steps with the prompt block eliminated by its (diagonal) Schur complement:
+    # each step costs one pass over the rows plus a (2m x 2m) solve, however many prompts.
+    theta, gamma, dif = np.zeros(m), np.zeros(m), np.zeros(n_prompts)
 
-    def f(params):
-        theta, gamma, dif = params[:m], params[m:2 * m], params[2 * m:]
+    def objective(th, ga, di):
+        eta = th[s] + ga[s] * x - di[q]
+        return -(y @ eta - np.logaddexp(0.0, eta).sum()) + 0.5 * reg * di @ di
+
+    f_old = objective(theta, gamma, dif)
+    for _ in range(100):
         eta = theta[s] + gamma[s] * x - dif[q]
-        r = y - expit(eta)
-        ll = y @ eta - np.logaddexp(0.0, eta).sum()
-        val = -ll + 0.5 * reg * dif @ dif
-        g = np.concatenate([-np.bincount(s, weights=r, minlength=m),
-                            -np.bincount(s, weights=r * x, minlength=m),
-                            np.bincount(q, weights=r, minlength=n_prompts) + reg * dif])
-        return val / norm_, g / norm_
-
-    res = minimize(f, np.zeros(2 * m + n_prompts), jac=True, method="L-BFGS-B",
-                   options={"maxiter": 5000, "gtol": 1e-9, "ftol": 1e-14})
-    dif = res.x[2 * m:]
+        p = expit(eta)
+        r = y - p
+        w = p * (1 - p)
+        g_sys = np.concatenate([-np.bincount(s, weights=r, minlength=m), -np.bincount(s, weights=r * x, minlength=m)])
+        g_dif = np.bincount(q, weights=r, minlength=n_prompts) + reg * dif
+        h_dif = np.bincount(q, weights=w, minlength=n_prompts) + reg
+        H_sys = np.zeros((2 * m, 2 * m))
+        idx = np.arange(m)
+        H_sys[idx, idx] = np.bincount(s, weights=w, minlength=m)
+        H_sys[idx, idx + m] = H_sys[idx + m, idx] = np.bincount(s, weights=w * x, minlength=m)
+        H_sys[idx + m, idx + m] = np.bincount(s, weights=w * x * x, minlength=m)
+        C = np.zeros((2 * m, n_prompts))
+        np.add.at(C, (s, q), -w)
+        np.add.at(C, (s + m, q), -w * x)
+        S = H_sys - (C / h_dif) @ C.T + 1e-12 * np.eye(2 * m)
+        d_sys = np.linalg.solve(S, g_sys - C @ (g_dif / h_dif))
+        d_dif = (g_dif - C.T @ d_sys) / h_dif
+        step = 1.0
+        while True:  # backtracking keeps the first steps from overshooting
+            th, ga, di = theta - step * d_sys[:m], gamma - step * d_sys[m:], dif - step * d_dif
+            f_new = objective(th, ga, di)
+            if f_new <= f_old + 1e-12 * abs(f_old) or step < 1e-4:
+                break
+            step *= 0.5
+        theta, gamma, dif = th, ga, di
+        done = f_old - f_new < 1e-12 * max(1.0, abs(f_old)) and np.max(np.abs(step * d_dif)) < 1e-9
+        f_old = f_new
+        if done:
+            break
     seen = np.bincount(q, minlength=n_prompts) > 0
     dif = np.where(seen, dif - dif[seen].mean(), 0.0)
     return dif
 
 
 def _glm(Xd, y, reg):
-    """Logistic regression with soft targets and an L2 penalty ``reg`` on all weights."""
+    """Logistic regression with soft targets and an L2 penalty ``reg`` on all weights but the first.
+
+    The intercept stays free so that the mean prediction equals the mean outcome,
+    which makes the LC win rate equal the raw one when length has no effect.
+    """
     norm_ = float(len(y))
+    pen = np.full(Xd.shape[1], reg)
+    pen[0] = 0.0
 
     def f(beta):
         eta = Xd @ beta
-        val = -(y @ eta - np.logaddexp(0.0, eta).sum()) + 0.5 * reg * beta @ beta
-        g = -(Xd.T @ (y - expit(eta))) + reg * beta
+        val = -(y @ eta - np.logaddexp(0.0, eta).sum()) + 0.5 * (pen * beta) @ beta
+        g = -(Xd.T @ (y - expit(eta))) + pen * beta
         return val / norm_, g / norm_
 
     res = minimize(f, np.zeros(Xd.shape[1]), jac=True, method="L-BFGS-B",
@@ -151,14 +181,14 @@ def _glm(Xd, y, reg):
     beta = res.x
     for _ in range(3):  # Newton polish: the SE below needs the exact optimum
         p = expit(Xd @ beta)
-        H = (Xd * (p * (1 - p))[:, None]).T @ Xd + reg * np.eye(len(beta))
-        g = -(Xd.T @ (y - p)) + reg * beta
+        H = (Xd * (p * (1 - p))[:, None]).T @ Xd + np.diag(pen)
+        g = -(Xd.T @ (y - p)) + pen * beta
         beta = beta - np.linalg.solve(H, g)
     return beta
 
 
 def lc_win_rate(system_idx, prompt_idx, preference, len_system, len_baseline, n_systems=None, *,
-                systems=None, difficulty=None, reg=1e-3):
+                systems=None, difficulty=None, reg=1e-6):
     """Compute raw and length-controlled win rates against a baseline, with standard errors.
 
     For each system a logistic GLM ``logit p_i = b0 + b1 * difficulty_i + b2 *
@@ -190,7 +220,10 @@ def lc_win_rate(system_idx, prompt_idx, preference, len_system, len_baseline, n_
         Difficulty of each prompt index. By default it is estimated with
         :func:`prompt_difficulty` from the same comparisons.
     reg : float, optional
-        L2 penalty on each system's GLM weights (default 1e-3, nearly none).
+        L2 penalty (per comparison) on each system's difficulty and length weights
+        (default 1e-6: only a numerical safeguard; a
+        larger one shrinks the length effect and biases the LC win rate); the
+        intercept is not penalised.
 
     Returns
     -------
@@ -238,7 +271,7 @@ def lc_win_rate(system_idx, prompt_idx, preference, len_system, len_baseline, n_
         # Influence of each prompt on the mean prediction: its own term, plus its pull
         # on beta through the estimating equations.
         p = expit(Xd @ beta)
-        H = (Xd * (p * (1 - p))[:, None]).T @ Xd / nm + reg * np.eye(3)
+        H = (Xd * (p * (1 - p))[:, None]).T @ Xd / nm + np.diag([0.0, reg, reg])
         grad = (X0 * (p0 * (1 - p0))[:, None]).mean(axis=0)
         scores = Xd * (ym - p)[:, None]
         infl = (p0 - p0.mean()) + scores @ np.linalg.solve(H, grad)
