@@ -119,9 +119,9 @@ class AdaptivePlan:
         """Judge calls handed out so far (2 per comparison)."""
         return CALLS_PER_COMPARISON * self.comparisons_issued
 
-    def _done(self, why: str) -> list[Comparison]:
+    def _done(self, why: str, detail: str = "") -> list[Comparison]:
         self.stop_reason = (f"{why} after {self.comparisons_issued} comparisons "
-                            f"({self.judge_calls} judge calls)")
+                            f"({self.judge_calls} judge calls){detail}")
         return []
 
     def _take(self, pair: int, prompt: int) -> Comparison:
@@ -146,12 +146,13 @@ class AdaptivePlan:
         if fit is not None and self.until == "separated":
             worst = self._least_separated(*fit)
             if worst[0] >= worst[1]:
-                return self._done(f"rank order settled at {self.level:.0%}: every two neighbours apart by "
-                                  f"at least {worst[0]:.2f} standard errors (needed {worst[1]:.2f})")
+                return self._done(f"rank order settled at {self.level:.0%}",
+                                  f": every two neighbours apart by at least {worst[0]:.2f} standard "
+                                  f"errors (needed {worst[1]:.2f})")
         if remaining <= 0:
-            return self._done("budget spent" + self._unsettled(fit))
+            return self._done("budget spent", self._unsettled(fit))
         if self._free_count == 0:
-            return self._done("every pair compared on every prompt" + self._unsettled(fit))
+            return self._done("every pair compared on every prompt", self._unsettled(fit))
         size = max(len(self.systems), math.ceil(0.1 * self.comparisons_issued))
         size = int(min(size, remaining, self._free_count))
         batch = self._select(fit, size) if fit is not None else self._warmup(size)

@@ -1,0 +1,87 @@
+"""Adaptive plans: budgets, stopping rules and the reasons they print."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from referee.plan import AdaptivePlan
+from referee.simulate import SimulatedJudge, fit_strengths, run_plan
+
+
+def judge_for(n_systems: int, n_prompts: int, gap: float, seed: int, **kw) -> SimulatedJudge:
+    rng = np.random.default_rng(seed)
+    q = gap * np.arange(n_systems)[::-1, None] + rng.normal(0, 1.0, (n_systems, n_prompts))
+    return SimulatedJudge(q, [f"s{i}" for i in range(n_systems)], [f"p{k}" for k in range(n_prompts)],
+                          seed=seed, **kw)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 7), st.integers(1, 12), st.integers(0, 150), st.integers(0, 1000),
+       st.sampled_from([0.0, 0.3]), st.sampled_from([None, "separated"]))
+def test_never_over_budget_and_stops_for_its_reason(n, prompts, budget, seed, unusable, until):
+    judge = judge_for(n, prompts, 0.5, seed, noise=0.5, unusable=unusable)
+    plan = AdaptivePlan(judge.answered, budget=budget, until=until, seed=seed)
+    results, issued = run_plan(plan, judge)
+    possible = n * (n - 1) // 2 * prompts
+    assert len(issued) <= budget and len(issued) == plan.comparisons_issued
+    assert plan.judge_calls == 2 * len(issued)
+    assert len(set(issued)) == len(issued)
+    assert all(c.system_a != c.system_b for c in issued)
+    reason = plan.stop_reason
+    assert reason and f"after {len(issued)} comparisons" in reason
+    if reason.startswith("budget spent"):
+        assert len(issued) == budget
+    elif reason.startswith("every pair compared"):
+        assert len(issued) == possible
+    else:
+        assert reason.startswith("rank order settled") and until == "separated"
+        z, need, _, _ = plan._least_separated(*plan._fit())
+        assert z >= need
+
+
+_FULL: dict[int, list] = {}
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(0, 250), st.sampled_from([0, 1]))
+def test_a_smaller_budget_hands_out_a_prefix(budget, seed):
+    judge = judge_for(5, 30, 0.3, seed, noise=1.0)
+    if seed not in _FULL:
+        _FULL[seed] = run_plan(AdaptivePlan(judge.answered, budget=250, seed=seed), judge)[1]
+    _, cut = run_plan(AdaptivePlan(judge.answered, budget=budget, seed=seed), judge)
+    assert cut == _FULL[seed][:budget]
+
+
+def test_same_seed_same_plan_and_seed_matters():
+    judge = judge_for(6, 40, 0.3, 1, noise=1.0)
+    runs = [run_plan(AdaptivePlan(judge.answered, budget=300, seed=s), judge)[1] for s in (0, 0, 1)]
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+
+
+def test_separated_stops_early_with_the_right_order():
+    judge = judge_for(6, 200, 1.5, 2, noise=0.3)
+    plan = AdaptivePlan(judge.answered, budget=3000, until="separated", seed=0)
+    results, issued = run_plan(plan, judge)
+    assert plan.stop_reason.startswith("rank order settled at 95%")
+    assert len(issued) < 3000
+    order = np.argsort(-fit_strengths(results, judge.systems))
+    assert list(order) == list(range(6))
+
+
+def test_spends_on_close_pairs():
+    # s0, s1 are near-tied, the rest far apart: most comparisons after warm-up go to s0-s1.
+    q = np.array([0.1, 0.0, -3.0, -6.0, -9.0])[:, None] + np.zeros((5, 300))
+    judge = SimulatedJudge(q, noise=1.0, seed=0)
+    _, issued = run_plan(AdaptivePlan(judge.answered, budget=400, seed=0), judge)
+    close = sum({c.system_a, c.system_b} == {"0", "1"} for c in issued[10:])
+    assert close > 0.5 * len(issued[10:])
+
+
+def test_unseparable_systems_spend_the_budget_and_say_why():
+    judge = SimulatedJudge(np.zeros((3, 50)), noise=1.0, seed=0)
+    plan = AdaptivePlan(judge.answered, budget=120, until="separated", seed=0)
+    run_plan(plan, judge)
+    assert plan.stop_reason.startswith("budget spent after 120 comparisons (240 judge calls)")
+    assert "rank order not settled" in plan.stop_reason
