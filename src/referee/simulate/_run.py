@@ -65,3 +65,29 @@ def agreement(estimate: np.ndarray, reference: np.ndarray) -> dict[str, float]:
         "top1": float(top_ref[0] == top_est[0]),
         "top3": len(set(top_ref[:k]) & set(top_est[:k])) / k,
     }
+
+
+def reference_strengths(judge: SimulatedJudge) -> np.ndarray:
+    """Strengths from full round-robin with ``judge``: the ranking cheaper plans try to reach."""
+    from ..plan import round_robin
+
+    return fit_strengths(judge.judge(round_robin(judge.answered)), judge.systems)
+
+
+def evaluate_plan(judge: SimulatedJudge, plan: str, *, budget: int | None = None, until: str | None = None,
+                  baseline: str | None = None, seed: int = 0, reference: np.ndarray | None = None) -> dict:
+    """Run one plan against ``judge`` and score its ranking against full round-robin's.
+
+    Returns:
+        ``comparisons``, ``judge_calls``, ``stop_reason`` and the :func:`agreement` scores.
+
+    Raises:
+        ValueError: as :func:`referee.plan.make_planner`.
+    """
+    from ..plan import make_planner
+
+    ref = reference_strengths(judge) if reference is None else reference
+    planner = make_planner(plan, judge.answered, baseline=baseline, budget=budget, until=until, seed=seed)
+    results, issued = run_plan(planner, judge)
+    return {"comparisons": len(issued), "judge_calls": 2 * len(issued), "stop_reason": planner.stop_reason,
+            **agreement(fit_strengths(results, judge.systems), ref)}
