@@ -74,7 +74,7 @@ def _outcome_from(rec: dict, path: Path, line: int) -> float:
 def _add(data: PairwiseData, rec: dict, path: Path, line: int, covariates: list[str]) -> None:
     for f in ("system_a", "system_b"):
         if rec.get(f) in (None, ""):
-            raise InputError("missing system name", path=path, line=line, field=f)
+            raise InputError(f"missing {f}", path=path, line=line, field=f)
     rec = dict(rec, system_a=str(rec["system_a"]), system_b=str(rec["system_b"]))
     if rec["system_a"] == rec["system_b"]:
         raise InputError(f"compares {rec['system_a']!r} with itself", path=path, line=line, field="system_b")

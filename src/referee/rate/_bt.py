@@ -10,6 +10,7 @@ from scipy.sparse import coo_matrix
 from scipy.special import expit
 
 from ._graph import Pairs, aggregate, check_inputs, check_rateable
+from ._threads import single_thread_blas
 
 # Dense Newton polishing costs O(n^3); past this many systems L-BFGS alone has to do.
 _NEWTON_MAX_SYSTEMS = 3000
@@ -131,5 +132,6 @@ def bradley_terry(a_idx, b_idx, outcome, n_systems, weight=None, anchor=None, sc
     a, b, o, w = check_inputs(a_idx, b_idx, outcome, n_systems, weight)
     pairs = aggregate(a, b, o, w, n_systems)
     check_rateable(pairs, reg=reg, constant_outcome=float(o[0]) if np.ptp(o) == 0 else None)
-    theta = fit_pairs(pairs, reg=reg)
+    with single_thread_blas():
+        theta = fit_pairs(pairs, reg=reg)
     return to_rating(theta, anchor, scale, base)

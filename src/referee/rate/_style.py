@@ -15,6 +15,7 @@ from ..errors import RatingError
 from ._bt import nat_to_points
 from ._graph import aggregate, check_inputs, check_rateable
 from ._table import RatingTable, _resolve_anchor, rank_ranges
+from ._threads import single_thread_blas
 
 STYLE_FEATURES = ("length", "headers", "lists", "bold")
 
@@ -184,6 +185,14 @@ def style_controlled_bt(systems, a_idx, b_idx, outcome, covariates, weight=None,
     fit : StyleFit
         Controlled ratings (``fit.table``) and covariate effects.
     """
+    with single_thread_blas():
+        return _style_controlled_bt(systems, a_idx, b_idx, outcome, covariates, weight, names=names,
+                                    standardize=standardize, level=level, anchor=anchor, scale=scale,
+                                    base=base, cluster=cluster)
+
+
+def _style_controlled_bt(systems, a_idx, b_idx, outcome, covariates, weight=None, *, names=None,
+                         standardize=True, level=0.95, anchor=None, scale=400.0, base=1000.0, cluster=None):
     systems = [str(s) for s in systems]
     n = len(systems)
     a, b, o, w = check_inputs(a_idx, b_idx, outcome, n, weight)

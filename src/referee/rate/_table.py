@@ -13,6 +13,7 @@ from ._bt import fit_pairs, nat_to_points, to_rating
 from ._elo import elo, elo_replicates
 from ._graph import aggregate, check_inputs, check_rateable
 from ._sandwich import sandwich_cov, shift_cov
+from ._threads import single_thread_blas
 
 METHODS = ("bt", "elo")
 CIS = ("bootstrap", "sandwich", "none")
@@ -187,6 +188,17 @@ def rate_pairwise(systems, a_idx, b_idx, outcome, weight=None, *, method="bt", c
         If the data cannot be rated: a system without comparisons, a disconnected
         comparison graph, or (for ``reg == 0``) ratings that diverge.
     """
+    with single_thread_blas():
+        return _rate_pairwise(systems, a_idx, b_idx, outcome, weight, method=method, ci=ci, n_boot=n_boot,
+                              seed=seed, level=level, anchor=anchor, scale=scale, base=base, reg=reg,
+                              cluster=cluster, k=k)
+
+
+
+def _rate_pairwise(systems, a_idx, b_idx, outcome, weight=None, *, method="bt", ci="bootstrap",
+                   n_boot=1000, seed=0, level=0.95, anchor=None, scale=400.0, base=1000.0, reg=0.0,
+                   cluster=None, k=4.0):
+    # The public docstring is on rate_pairwise.
     systems = [str(s) for s in systems]
     n = len(systems)
     if method not in METHODS:
