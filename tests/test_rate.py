@@ -279,3 +279,12 @@ def test_relabelling_permutes_ratings(seed, n):
     r = bradley_terry(a, b, o, n)
     rp = bradley_terry(perm[a], perm[b], o, n)
     assert np.allclose(rp[perm], r, atol=1e-6)
+
+
+def test_encode_pairs():
+    from referee.rate import encode_pairs
+
+    systems, a, b = encode_pairs(["y", "x", "z"], ["x", "z", "y"])
+    assert systems == ["x", "y", "z"] and list(a) == [1, 0, 2] and list(b) == [0, 2, 1]
+    with pytest.raises(RatingError, match="w"):
+        encode_pairs(["w"], ["x"], systems=["x", "y"])

@@ -51,6 +51,17 @@ def rank_ranges(lower, upper):
     return (1 + better).astype(np.int64), (n - worse).astype(np.int64)
 
 
+def _percentiles(reps, alpha):
+    """Percentile interval bounds from bootstrap replicates (rows).
+
+    The default linear interpolation puts the bounds at order statistic 1 + p(B - 1),
+    which leaves (1 + p(B - 1)) / (B + 1) in each tail on average: with B = 100 that is
+    3.4%, i.e. 93% intervals (measured 93.5% at Arena scale). The Weibull position
+    p(B + 1) leaves exactly p in each tail on average, for any B.
+    """
+    return np.quantile(reps, [alpha / 2, 1 - alpha / 2], axis=0, method="weibull")
+
+
 @dataclass
 class RatingTable:
     """Ratings of systems with confidence intervals, rank ranges and how they were fitted.
@@ -247,7 +258,7 @@ def _rate_pairwise(systems, a_idx, b_idx, outcome, weight=None, *, method="bt", 
         elif ci == "bootstrap":
             thetas, n_failed = bootstrap_thetas(pairs, o, w, theta, n_boot, seed, reg)
             reps = to_rating(thetas, anchor_i, scale, base)
-            lower, upper = np.quantile(reps, [alpha / 2, 1 - alpha / 2], axis=0)
+            lower, upper = _percentiles(reps, alpha)
             se = reps.std(axis=0, ddof=1)
             if n_failed:
                 notes.append(f"{n_failed} of {n_boot} bootstrap replicates did not converge "
@@ -269,7 +280,7 @@ def _rate_pairwise(systems, a_idx, b_idx, outcome, weight=None, *, method="bt", 
             reps = elo_replicates(a, b, o, n, orders, k=k, scale=scale, base=base)
             if anchor_i is not None:
                 reps = reps - reps[:, anchor_i:anchor_i + 1] + base
-            lower, upper = np.quantile(reps, [alpha / 2, 1 - alpha / 2], axis=0)
+            lower, upper = _percentiles(reps, alpha)
             se = reps.std(axis=0, ddof=1)
         else:
             lower = upper = rating

@@ -83,3 +83,39 @@ def expected_win_matrix(ratings, scale=400.0):
     """
     r = np.asarray(ratings, dtype=np.float64)
     return 1.0 / (1.0 + 10.0 ** ((r[None, :] - r[:, None]) / scale))
+
+
+def encode_pairs(system_a, system_b, systems=None):
+    """Turn two columns of system names into index arrays.
+
+    Parameters
+    ----------
+    system_a : sequence of str
+        Name of the first system of each comparison.
+    system_b : sequence of str
+        Name of the second system of each comparison.
+    systems : list of str, optional
+        Names to index into (default: every name seen, sorted).
+
+    Returns
+    -------
+    systems : list of str
+        The names, in index order.
+    a_idx : numpy.ndarray
+        Index of the first system of each comparison.
+    b_idx : numpy.ndarray
+        Index of the second system of each comparison.
+    """
+    from ..errors import RatingError
+
+    if len(system_a) != len(system_b):
+        raise RatingError("system_a and system_b must have one entry per comparison")
+    if systems is None:
+        systems = sorted(set(system_a) | set(system_b))
+    pos = {s: i for i, s in enumerate(systems)}
+    unknown = sorted((set(system_a) | set(system_b)) - set(pos))
+    if unknown:
+        raise RatingError(f"comparisons name systems that are not in the list: {', '.join(map(str, unknown[:8]))}")
+    a = np.fromiter((pos[s] for s in system_a), dtype=np.int64, count=len(system_a))
+    b = np.fromiter((pos[s] for s in system_b), dtype=np.int64, count=len(system_b))
+    return list(systems), a, b
