@@ -215,32 +215,33 @@ class AdaptivePlan:
         theta, hess, _ = fit
         n = len(self.systems)
         I, J = self._I, self._J
+        # Any inverse that is exact on sum-zero vectors will do: rating differences are all we use.
         cov = np.linalg.inv(hess + np.ones((n, n)))
-        g = cov[:, I] - cov[:, J]
-        K = g[I, :] - g[J, :]  # covariance of all pairwise differences
-        s2 = np.maximum(np.diag(K).copy(), 1e-12)
+        s2 = np.maximum(_diff_var(cov, I, J), 1e-12)
         delta = theta[I] - theta[J]
         p = expit(delta)
         h = p * (1 - p)
         z = np.abs(delta) / np.sqrt(s2)
         u = _near_tie(z) / s2  # pairs near a tie, per unit of their own variance
+        U = _laplacian(I, J, u, n)
         rng = np.random.default_rng([self.seed, self.batches])
-        jitter = rng.uniform(0, 1e-9, len(I))
+        jitter = 1 + rng.uniform(0, 1e-9, len(I))
         avail = self._free.any(axis=1)
         score = self._prompt_scores()
         batch = []
         for _ in range(size):
-            # Variance removed from every difference kl by one more verdict on pair c is
-            # h_c K[kl, c]^2 / (1 + h_c K[c, c]) (a rank-one update of the covariance).
-            value = h / (1 + h * np.diag(K)) * ((K * K) @ u) * (1 + jitter)
+            # One more verdict on pair c (difference vector x_c) removes h_c (y' C x_c)^2 /
+            # (1 + h_c x_c' C x_c) from the variance of every difference y; weighted by u and
+            # summed over all y that is x_c' (C U C) x_c: an n x n product, not m x m.
+            M = cov @ U @ cov
+            value = h / (1 + h * _diff_var(cov, I, J)) * _diff_var(M, I, J) * jitter
             value[~avail] = -np.inf
             c = int(np.argmax(value))
             if not np.isfinite(value[c]):
                 break
-            kc = K[:, c].copy()
-            K -= (h[c] / (1 + h[c] * kc[c])) * np.outer(kc, kc)
-            free = self._free[c]
-            k = int(np.argmax(np.where(free, score, -np.inf)))
+            cx = cov[:, I[c]] - cov[:, J[c]]
+            cov -= (h[c] / (1 + h[c] * (cx[I[c]] - cx[J[c]]))) * np.outer(cx, cx)
+            k = int(np.argmax(np.where(self._free[c], score, -np.inf)))
             batch.append(self._take(c, k))
             if not self._free[c].any():
                 avail[c] = False
