@@ -80,7 +80,7 @@ def test_spends_on_close_pairs():
 
 
 def test_unseparable_systems_spend_the_budget_and_say_why():
-    judge = SimulatedJudge(np.zeros((3, 50)), noise=1.0, seed=0)
+    judge = SimulatedJudge(np.zeros((3, 500)), noise=1.0, seed=0)
     plan = AdaptivePlan(judge.answered, budget=120, until="separated", seed=0)
     run_plan(plan, judge)
     assert plan.stop_reason.startswith("budget spent after 120 comparisons (240 judge calls)")

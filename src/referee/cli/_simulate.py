@@ -94,7 +94,7 @@ def simulate(
         table.add_column(col, justify="left" if col == "plan" else "right")
     for name, s in summary.items():
         table.add_row(name, f"{s['judge_calls']['mean']:.0f}", f"{100 * s['judge_calls']['mean'] / (2 * full):.1f}%",
-                      *(f"{s[k]['mean']:.3f} ± {s[k]['sd']:.3f}" for k in ("spearman", "kendall", "top1", "top3")))
+                      *(f"{s[k]['mean']:.3f}±{s[k]['sd']:.2f}" for k in ("spearman", "kendall", "top1", "top3")))
     console = Console()
     console.print(table)
     for name, s in summary.items():

@@ -41,6 +41,12 @@ class AdaptivePlan:
     Batches grow with the data (a tenth of what was handed out, at least one per system),
     so the number of refits grows only logarithmically while judging stays parallel.
 
+    Uncertainty is measured against the ranking that judging every pair on every prompt
+    would give (``finite=True``, the default): a pair compared on a share ``f`` of its
+    prompts has its variance scaled by ``1 - f`` (the finite-population correction), so a
+    near-tie can still be settled by comparing the pair on all of its prompts. With
+    ``finite=False`` it is the usual sampling uncertainty over a population of prompts.
+
     Stops when the budget is spent, when every pair has been compared on every prompt, or
     (``until="separated"``) when the rank order is settled: every two neighbours in the
     fitted order are apart by more than ``z = Φ⁻¹(1 − (1 − level) / (2(n − 1)))`` standard
@@ -56,6 +62,7 @@ class AdaptivePlan:
         until: ``"separated"``, or None to spend the whole budget.
         seed: fixes the warm-up, the prompt order and the tie-breaks.
         level: confidence of the ``separated`` rule.
+        finite: measure uncertainty against judging every pair on every prompt (see above).
         prompt_choice: ``"random"`` (default) or ``"discriminating"``: the unused prompt
             whose verdicts so far have the largest mean ``(2p - 1)^2`` (shrunk towards the
             mean). It ranks prompts by how much they separate, which biases the ranking
@@ -67,7 +74,7 @@ class AdaptivePlan:
 
     def __init__(self, answered: Mapping[str, Sequence[str]], *, budget: int | None = None,
                  until: str | None = None, seed: int = 0, level: float = 0.95,
-                 prompt_choice: str = "random") -> None:
+                 finite: bool = True, prompt_choice: str = "random") -> None:
         if budget is None and until is None:
             raise ValueError("the adaptive plan needs a budget (--budget N) and/or a stopping rule "
                              "(--until separated)")
@@ -81,6 +88,7 @@ class AdaptivePlan:
             raise ValueError(f"unknown prompt_choice '{prompt_choice}'")
         self.budget, self.until, self.seed, self.level = budget, until, seed, level
         self.prompt_choice = prompt_choice
+        self.finite = finite
         self.stop_reason: str | None = None
         self.comparisons_issued = 0
         self.batches = 0
@@ -105,6 +113,8 @@ class AdaptivePlan:
         # free[pair, prompt]: both systems answered it and the pair was not compared on it.
         self._free = (has[:, self._I] & has[:, self._J]).T.copy()
         self._free_count = int(self._free.sum())
+        self._N = np.maximum(self._free.sum(axis=1), 1).astype(float)  # prompts each pair can use
+        self._n = np.zeros(len(self._I))  # comparisons handed out per pair
         self._has = has
         self._disc_sum = np.zeros(len(self.prompts))
         self._disc_n = np.zeros(len(self.prompts))
@@ -127,6 +137,7 @@ class AdaptivePlan:
     def _take(self, pair: int, prompt: int) -> Comparison:
         self._free[pair, prompt] = False
         self._free_count -= 1
+        self._n[pair] += 1
         return Comparison(self.prompts[prompt], self.systems[self._I[pair]], self.systems[self._J[pair]])
 
     def next_batch(self, results: Mapping[Comparison, float]) -> list[Comparison]:
@@ -180,6 +191,11 @@ class AdaptivePlan:
                     batch.append(self._take(pair, k))
             if len(batch) >= size:
                 break
+        if len(batch) < size:  # the cycles' edges are used up: any free comparisons, in seeded order
+            for pair, k in zip(*np.nonzero(self._free)):
+                if len(batch) >= size:
+                    break
+                batch.append(self._take(int(pair), int(k)))
         return batch
 
     def _fit(self):
@@ -195,9 +211,23 @@ class AdaptivePlan:
             return None
         self.strengths = theta
         p = expit(theta[a] - theta[b])
-        hess = _laplacian(a, b, p * (1 - p), n) + _REG * np.eye(n)
-        meat = _laplacian(a, b, (y - p) ** 2, n)
+        # Each verdict's information is divided by its pair's finite-population correction.
+        s = 1.0 / self._fpc(self._n)[self._pair[a, b]]
+        hess = _laplacian(a, b, p * (1 - p) * s, n) + _REG * np.eye(n)
+        meat = _laplacian(a, b, (y - p) ** 2 * s, n)
         return theta, hess, meat
+
+    def _fpc(self, n: np.ndarray) -> np.ndarray:
+        """Variance factor of a pair after ``n`` of its ``N`` prompts: (N - n + 1) / N, or 1."""
+        return (self._N - n + 1) / self._N if self.finite else np.ones_like(n)
+
+    def _gain(self, pairs: np.ndarray) -> np.ndarray:
+        """Information (in verdicts) that one more comparison adds to each pair: n/fpc(n) grows by this."""
+        n = self._n[pairs]
+        if not self.finite:
+            return np.ones_like(n)
+        N = self._N[pairs]
+        return (n + 1) * N / np.maximum(N - n, 1) - n * N / (N - n + 1)
 
     def _least_separated(self, theta, hess, meat) -> tuple[float, float, str, str]:
         n = len(self.systems)
@@ -220,7 +250,8 @@ class AdaptivePlan:
         s2 = np.maximum(_diff_var(cov, I, J), 1e-12)
         delta = theta[I] - theta[J]
         p = expit(delta)
-        h = p * (1 - p)
+        h0 = p * (1 - p)
+        h = h0 * self._gain(np.arange(len(I)))
         z = np.abs(delta) / np.sqrt(s2)
         u = _near_tie(z) / s2  # pairs near a tie, per unit of their own variance
         U = _laplacian(I, J, u, n)
@@ -243,6 +274,7 @@ class AdaptivePlan:
             cov -= (h[c] / (1 + h[c] * (cx[I[c]] - cx[J[c]]))) * np.outer(cx, cx)
             k = int(np.argmax(np.where(self._free[c], score, -np.inf)))
             batch.append(self._take(c, k))
+            h[c] = h0[c] * self._gain(np.array([c]))[0]
             if not self._free[c].any():
                 avail[c] = False
         return batch
