@@ -144,3 +144,32 @@ def test_reads_a_verdict_store(tmp_path, monkeypatch):
     for s, r in zip(expected.systems, expected.rating):
         assert recs[s]["rating"] == pytest.approx(r)
         assert recs[s]["n"] == expected.n[expected.systems.index(s)]
+
+
+def test_style_option_controls_for_length(tmp_path, monkeypatch):
+    # "long" wins only by writing more: with --style its edge should mostly vanish.
+    rng = np.random.default_rng(4)
+    src = tmp_path / "v.jsonl"
+    zs = []
+    with open(src, "w", encoding="utf-8") as f:
+        for i in range(1500):
+            pair = [("long", "x" * int(rng.integers(600, 900))), ("short", "y" * int(rng.integers(100, 900)))]
+            if i % 2:
+                pair.reverse()
+            (sa, ta), (sb, tb) = pair
+            z = (len(ta) - len(tb)) / (len(ta) + len(tb))
+            zs.append(z)
+            o = float(rng.random() < expit(3.0 * z))
+            f.write(json.dumps({"system_a": sa, "system_b": sb, "outcome": o, "text_a": ta, "text_b": tb}) + "\n")
+    out = tmp_path / "r.json"
+    assert run(monkeypatch, src, "--ci", "sandwich", "-o", out) == 0
+    plain = {r["system"]: r for r in json.loads(out.read_text())["ratings"]}
+    assert run(monkeypatch, src, "--style", "-o", out) == 0
+    doc = json.loads(out.read_text())
+    ctrl = {r["system"]: r for r in doc["ratings"]}
+    assert plain["long"]["lower"] > plain["short"]["upper"]
+    assert ctrl["long"]["lower"] < ctrl["short"]["upper"]  # no longer separable
+    eff = {e["covariate"]: e for e in doc["covariate_effects"]}
+    assert set(eff) == {"length"}  # no markdown anywhere: those features are dropped
+    # Coefficients are per standard deviation of the covariate; the truth is 3.0 per unit.
+    assert abs(eff["length"]["coef"] - 3.0 * np.std(zs)) < 4 * eff["length"]["se"]

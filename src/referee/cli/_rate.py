@@ -42,6 +42,8 @@ class PairwiseData:
         self.weight: list[float] = []
         self.prompt: list[str | None] = []
         self.covariates: list[list[float]] = []
+        self.text_a: list[str | None] = []
+        self.text_b: list[str | None] = []
 
 
 def _outcome_from(rec: dict, path: Path, line: int) -> float:
@@ -105,6 +107,9 @@ def _add(data: PairwiseData, rec: dict, path: Path, line: int, covariates: list[
     p = rec.get("prompt_id")
     data.prompt.append(None if p in (None, "") else str(p))
     data.covariates.append(cov)
+    for side, out in (("a", data.text_a), ("b", data.text_b)):
+        t = rec.get(f"text_{side}", rec.get(f"output_{side}"))
+        out.append(None if t is None else str(t))
 
 
 def read_pairwise(path: Path, covariates: list[str], judge: str | None = None) -> PairwiseData:
@@ -140,6 +145,8 @@ def read_pairwise(path: Path, covariates: list[str], judge: str | None = None) -
             data.weight.append(1.0)
             data.prompt.append(str(r.prompt_id))
             data.covariates.append([])
+            data.text_a.append(None)
+            data.text_b.append(None)
     elif path.suffix.lower() == ".csv":
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
@@ -182,12 +189,17 @@ def rate(
     covariate: list[str] = typer.Option([], "--covariate", help="column holding a per-verdict covariate "
                                                                "(a minus b); repeat for several: fits a "
                                                                "style-controlled Bradley-Terry"),
+    style: bool = typer.Option(False, "--style", help="control for style: length and markdown headers, lists "
+                                                     "and bold, computed from text_a/text_b (or output_a/"
+                                                     "output_b) fields"),
     judge: str | None = typer.Option(None, help="judge id, when the store holds several"),
     k: float = typer.Option(4.0, help="Elo K-factor"),
     output: Path | None = typer.Option(None, "--output", "-o", help="write the ratings as JSON here"),
 ) -> None:
     """Rate systems from pairwise verdicts: ratings, confidence intervals and rank ranges."""
-    from ..rate import rate_pairwise, style_controlled_bt
+    import numpy as np
+
+    from ..rate import STYLE_FEATURES, rate_pairwise, style_controlled_bt, style_covariates
 
     data = read_pairwise(verdicts, covariate, judge)
     systems = sorted(set(data.system_a) | set(data.system_b))
@@ -198,12 +210,28 @@ def rate(
     b = [idx[s] for s in data.system_b]
     have_prompts = all(p is not None for p in data.prompt)
     effects = None
+    cov_names = list(covariate)
+    cov_values = np.asarray(data.covariates, dtype=np.float64).reshape(len(data.outcome), len(covariate))
+    if style:
+        missing = [i for i, (x, y) in enumerate(zip(data.text_a, data.text_b)) if x is None or y is None]
+        if missing:
+            raise InputError(f"--style needs the answers' texts in text_a/text_b (or output_a/output_b); "
+                             f"{len(missing)} verdict(s) lack them, the first is verdict {missing[0] + 1}",
+                             path=verdicts, field="text_a")
+        cov_values = np.hstack([style_covariates(data.text_a, data.text_b), cov_values])
+        cov_names = list(STYLE_FEATURES) + cov_names
+        # A feature absent from every answer (e.g., no headers anywhere) cannot be estimated; drop it.
+        keep = np.std(cov_values, axis=0) > 0
+        if not keep.all():
+            Console(stderr=True).print(f"[yellow]note[/]: no variation in "
+                                       f"{', '.join(n for n, k in zip(cov_names, keep) if not k)}; not controlled")
+        cov_values, cov_names = cov_values[:, keep], [n for n, k in zip(cov_names, keep) if k]
     try:
-        if covariate:
+        if cov_names:
             if method is not Method.bt or ci is not CI.sandwich:
                 Console(stderr=True).print("[yellow]note[/]: with covariates the fit is a style-controlled "
                                            "Bradley-Terry with sandwich intervals")
-            fit = style_controlled_bt(systems, a, b, data.outcome, data.covariates, data.weight, names=covariate,
+            fit = style_controlled_bt(systems, a, b, data.outcome, cov_values, data.weight, names=cov_names,
                                       level=level, anchor=anchor, scale=scale, base=base,
                                       cluster=data.prompt if have_prompts else None)
             table = fit.table

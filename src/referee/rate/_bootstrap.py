@@ -24,8 +24,10 @@ def unique_rows(pairs: Pairs, o: np.ndarray, w: np.ndarray):
     noise. With discrete outcomes (win/tie/loss) there are at most three rows per
     pair, so millions of verdicts reduce to a few thousand rows.
 
-    Returns:
-        tuple: ``(row_pair, row_wo, row_w, row_count)``.
+    Returns
+    -------
+    tuple
+        ``(row_pair, row_wo, row_w, row_count)``.
     """
     oo = np.where(pairs.flipped, 1.0 - o, o)
     order = np.lexsort((w, oo, pairs.inverse))
@@ -40,8 +42,10 @@ def unique_rows(pairs: Pairs, o: np.ndarray, w: np.ndarray):
 def resample_pairs(pairs: Pairs, o, w, n_boot: int, rng: np.random.Generator):
     """Draw ``n_boot`` multinomial resamples of the verdicts, summed per pair.
 
-    Returns:
-        tuple: ``(wins, count)``, each ``(n_boot, n_pairs)``.
+    Returns
+    -------
+    tuple
+        ``(wins, count)``, each ``(n_boot, n_pairs)``.
     """
     row_pair, row_wo, row_w, row_count = unique_rows(pairs, o, w)
     total = int(row_count.sum())
@@ -61,8 +65,10 @@ def newton_batch(a, b, wins, count, n_systems, theta0, reg=0.0, tol=1e-9, max_it
     all of them are built with one scatter and solved with one batched LAPACK call.
     Starting from the full-data fit, 3-5 steps reach ``tol``.
 
-    Returns:
-        tuple: ``(theta, converged)`` with ``theta`` of shape ``(n_boot, n_systems)``.
+    Returns
+    -------
+    tuple
+        ``(theta, converged)`` with ``theta`` of shape ``(n_boot, n_systems)``.
     """
     n_boot = wins.shape[0]
     n = n_systems
@@ -108,8 +114,10 @@ def newton_batch(a, b, wins, count, n_systems, theta0, reg=0.0, tol=1e-9, max_it
 def bootstrap_thetas(pairs: Pairs, o, w, theta_hat, n_boot: int, seed, reg: float = 0.0):
     """Natural-scale strengths of ``n_boot`` multinomial bootstrap replicates.
 
-    Returns:
-        tuple: ``(thetas, n_failed)``: ``(n_boot, n_systems)`` array and how many
+    Returns
+    -------
+    tuple
+        ``(thetas, n_failed)``: ``(n_boot, n_systems)`` array and how many
         replicates did not converge (their MLE typically does not exist).
     """
     rng = np.random.default_rng(seed)

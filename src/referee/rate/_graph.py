@@ -47,12 +47,16 @@ class Pairs:
 def check_inputs(a_idx, b_idx, outcome, n_systems, weight=None):
     """Validate and convert raw pairwise arrays.
 
-    Returns:
-        tuple: ``(a, b, outcome, weight)`` as contiguous int64/float64 arrays.
+    Returns
+    -------
+    tuple
+        ``(a, b, outcome, weight)`` as contiguous int64/float64 arrays.
 
-    Raises:
-        RatingError: on mismatched lengths, indices out of range, self-comparisons,
-            outcomes outside [0, 1] or negative weights.
+    Raises
+    ------
+    RatingError
+        On mismatched lengths, indices out of range, self-comparisons,
+        outcomes outside [0, 1] or negative weights.
     """
     a = np.asarray(a_idx)
     b = np.asarray(b_idx)
