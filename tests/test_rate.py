@@ -288,3 +288,15 @@ def test_encode_pairs():
     assert systems == ["x", "y", "z"] and list(a) == [1, 0, 2] and list(b) == [0, 2, 1]
     with pytest.raises(RatingError, match="w"):
         encode_pairs(["w"], ["x"], systems=["x", "y"])
+
+
+def test_cluster_bootstrap_resamples_whole_groups():
+    # Duplicated verdicts carry no new information: a cluster bootstrap sees that, a verdict one does not.
+    theta, a, b, o = synth(6, 2000, 13)
+    a5, b5, o5 = np.repeat(a, 5), np.repeat(b, 5), np.repeat(o, 5)
+    cl = np.repeat(np.arange(2000), 5)
+    single = rate_pairwise(names(6), a, b, o, n_boot=400, seed=1)
+    clustered = rate_pairwise(names(6), a5, b5, o5, n_boot=400, seed=1, cluster=cl)
+    naive = rate_pairwise(names(6), a5, b5, o5, n_boot=400, seed=1)
+    assert np.allclose(clustered.se, single.se, rtol=0.2)
+    assert np.all(naive.se < 0.6 * single.se)

@@ -192,6 +192,10 @@ def rate(
     style: bool = typer.Option(False, "--style", help="control for style: length and markdown headers, lists "
                                                      "and bold, computed from text_a/text_b (or output_a/"
                                                      "output_b) fields"),
+    by_prompt: bool = typer.Option(True, "--by-prompt/--by-verdict", help="treat verdicts about one prompt as "
+                                                                           "correlated (clustered sandwich, "
+                                                                           "bootstrap over prompts) when every "
+                                                                           "verdict has a prompt_id"),
     judge: str | None = typer.Option(None, help="judge id, when the store holds several"),
     k: float = typer.Option(4.0, help="Elo K-factor"),
     output: Path | None = typer.Option(None, "--output", "-o", help="write the ratings as JSON here"),
@@ -208,7 +212,7 @@ def rate(
     idx = {s: i for i, s in enumerate(systems)}
     a = [idx[s] for s in data.system_a]
     b = [idx[s] for s in data.system_b]
-    have_prompts = all(p is not None for p in data.prompt)
+    clusters = data.prompt if by_prompt and all(p is not None for p in data.prompt) else None
     effects = None
     cov_names = list(covariate)
     cov_values = np.asarray(data.covariates, dtype=np.float64).reshape(len(data.outcome), len(covariate))
@@ -233,13 +237,13 @@ def rate(
                                            "Bradley-Terry with sandwich intervals")
             fit = style_controlled_bt(systems, a, b, data.outcome, cov_values, data.weight, names=cov_names,
                                       level=level, anchor=anchor, scale=scale, base=base,
-                                      cluster=data.prompt if have_prompts else None)
+                                      cluster=clusters)
             table = fit.table
             effects = fit.effects()
         else:
             table = rate_pairwise(systems, a, b, data.outcome, data.weight, method=method.value, ci=ci.value,
                                   n_boot=n_boot, seed=seed, level=level, anchor=anchor, scale=scale, base=base,
-                                  reg=reg, k=k, cluster=data.prompt if (have_prompts and ci is CI.sandwich) else None)
+                                  reg=reg, k=k, cluster=clusters)
     except RatingError as e:
         raise RatingError(f"{verdicts}: {e}") from None
 

@@ -111,8 +111,25 @@ def newton_batch(a, b, wins, count, n_systems, theta0, reg=0.0, tol=1e-9, max_it
     return theta - theta.mean(axis=1, keepdims=True), converged
 
 
-def bootstrap_thetas(pairs: Pairs, o, w, theta_hat, n_boot: int, seed, reg: float = 0.0):
+def resample_clusters(pairs: Pairs, o, w, cluster, n_boot: int, rng: np.random.Generator):
+    """Like :func:`resample_pairs`, but draws whole clusters (e.g., prompts) with replacement.
+
+    Verdicts about one prompt share its difficulty and quirks; resampling them one by
+    one would treat them as independent and understate the uncertainty.
+    """
+    oo = np.where(pairs.flipped, 1.0 - o, o)
+    _, cl = np.unique(np.asarray(cluster), return_inverse=True)
+    n_cl, n_pairs = int(cl.max()) + 1, len(pairs.a)
+    per_w = coo_matrix((w, (cl, pairs.inverse)), shape=(n_cl, n_pairs)).tocsc()
+    per_wo = coo_matrix((w * oo, (cl, pairs.inverse)), shape=(n_cl, n_pairs)).tocsc()
+    k = rng.multinomial(n_cl, np.full(n_cl, 1.0 / n_cl), size=n_boot).astype(np.float64)
+    return np.asarray((per_wo.T @ k.T).T), np.asarray((per_w.T @ k.T).T)
+
+
+def bootstrap_thetas(pairs: Pairs, o, w, theta_hat, n_boot: int, seed, reg: float = 0.0, cluster=None):
     """Natural-scale strengths of ``n_boot`` multinomial bootstrap replicates.
+
+    With ``cluster`` whole clusters are resampled instead of single verdicts.
 
     Returns
     -------
@@ -122,7 +139,10 @@ def bootstrap_thetas(pairs: Pairs, o, w, theta_hat, n_boot: int, seed, reg: floa
     """
     rng = np.random.default_rng(seed)
     n = pairs.n_systems
-    wins, count = resample_pairs(pairs, o, w, n_boot, rng)
+    if cluster is None:
+        wins, count = resample_pairs(pairs, o, w, n_boot, rng)
+    else:
+        wins, count = resample_clusters(pairs, o, w, cluster, n_boot, rng)
     if n > _BATCH_MAX_SYSTEMS:
         out = np.empty((n_boot, n))
         for i in range(n_boot):

@@ -91,6 +91,7 @@ class RatingTable:
     reg: float = 0.0
     n_verdicts: int = 0
     n_boot_failed: int = 0
+    clustered: bool = False
     cov: np.ndarray | None = field(default=None, repr=False)
     replicates: np.ndarray | None = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)
@@ -121,6 +122,7 @@ class RatingTable:
         return {"method": self.method, "ci": self.ci, "n_boot": self.n_boot, "seed": self.seed,
                 "level": self.level, "anchor": self.anchor, "scale": self.scale, "base": self.base,
                 "reg": self.reg, "n_verdicts": self.n_verdicts, "n_boot_failed": self.n_boot_failed,
+                "clustered": self.clustered,
                 "notes": list(self.notes)}
 
 
@@ -183,8 +185,9 @@ def rate_pairwise(systems, a_idx, b_idx, outcome, weight=None, *, method="bt", c
         Gaussian prior strength on natural-scale strengths (default 0, plain MLE).
         Needed when some systems never lost or never won.
     cluster : array_like, optional
-        Group label of each comparison (e.g., the prompt). The sandwich then
-        treats comparisons of one group as correlated.
+        Group label of each comparison (e.g., the prompt). Comparisons of one
+        group are then treated as correlated: the sandwich sums their scores
+        before squaring, and the bootstrap resamples whole groups.
     k : float, optional
         Elo K-factor (default 4), used only with ``method="elo"``.
 
@@ -256,7 +259,7 @@ def _rate_pairwise(systems, a_idx, b_idx, outcome, weight=None, *, method="bt", 
             z = norm.ppf(1 - alpha / 2)
             lower, upper = rating - z * se, rating + z * se
         elif ci == "bootstrap":
-            thetas, n_failed = bootstrap_thetas(pairs, o, w, theta, n_boot, seed, reg)
+            thetas, n_failed = bootstrap_thetas(pairs, o, w, theta, n_boot, seed, reg, cluster)
             reps = to_rating(thetas, anchor_i, scale, base)
             lower, upper = _percentiles(reps, alpha)
             se = reps.std(axis=0, ddof=1)
@@ -285,11 +288,11 @@ def _rate_pairwise(systems, a_idx, b_idx, outcome, weight=None, *, method="bt", 
         else:
             lower = upper = rating
             se = np.full(n, np.nan)
-    lower = np.minimum(lower, rating) if ci == "none" else lower
     rank_min, rank_max = rank_ranges(lower, upper)
     return RatingTable(systems=systems, rating=rating, lower=np.asarray(lower), upper=np.asarray(upper),
                        rank_min=rank_min, rank_max=rank_max, n=n_per, win_rate=win_rate, se=se,
                        method=method, ci=ci, n_boot=n_boot if ci == "bootstrap" else 0, seed=seed,
                        level=level, anchor=None if anchor_i is None else systems[anchor_i], scale=scale,
-                       base=base, reg=reg, n_verdicts=len(a), n_boot_failed=n_failed, cov=cov,
+                       base=base, reg=reg, n_verdicts=len(a), n_boot_failed=n_failed,
+                       clustered=cluster is not None and method == "bt" and ci != "none", cov=cov,
                        replicates=reps, notes=notes)
