@@ -1,0 +1,157 @@
+"""Judging mechanics against the real llama.cpp runtime with the small SmolLM2 model.
+
+SmolLM2-135M picks by position, so nothing here asserts which answer is better: only that
+verdicts are read, stored, reused, truncated and reproduced as promised.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from referee import RankOptions, load_candidates, rank
+from referee._pipeline import run_stats
+from referee.judge import TRUNCATION_MARKER, judge_comparisons
+from referee.plan import round_robin
+from referee.store import VerdictStore
+
+from conftest import EXAMPLE, referee_cmd, write_jsonl
+
+
+@pytest.fixture
+def small_set(tmp_path):
+    rows = [r for r in map(json.loads, EXAMPLE.read_text().splitlines()) if r["prompt_id"] in ("q01", "q05", "q09")]
+    return write_jsonl(tmp_path / "small.jsonl", rows)
+
+
+def test_prompt_uses_the_models_chat_template_and_prefill(smol_judge):
+    text = smol_judge.backend.render(smol_judge.messages("QQQ?", "FIRSTRESP", "SECONDRESP"), smol_judge.template.prefill)
+    assert text.startswith("<|im_start|>system\n")  # SmolLM2's own ChatML template
+    assert text.endswith("<|im_start|>assistant\n" + smol_judge.template.prefill)
+    # shared parts first: the question comes before both responses
+    assert text.index("QQQ?") < text.index("FIRSTRESP") < text.index("SECONDRESP")
+
+
+def test_logprob_verdict_is_a_probability_from_one_pass(smol_judge):
+    ans = smol_judge.judge("What is 2+2?", "4", "5")
+    assert ans.status == "ok"
+    pa, pb = ans.detail["p_letters"]["A"], ans.detail["p_letters"]["B"]
+    assert 0.5 <= pa + pb <= 1.0 + 1e-9
+    assert ans.p_first == pytest.approx(pa / (pa + pb))
+    top = json.loads(ans.raw)["top_next_tokens"]
+    assert {t.strip() for t, _ in top[:3]} & {"A", "B"}
+    # the same question again is answered from the KV cache, with the same numbers
+    again = smol_judge.judge("What is 2+2?", "4", "5")
+    assert again.p_first == ans.p_first
+    assert again.detail["evaluated_tokens"] < again.prompt_tokens
+
+
+def test_kv_cache_covers_the_shared_prefix(smol_judge):
+    smol_judge.judge("Name a prime number.", "7", "8")
+    ans = smol_judge.judge("Name a prime number.", "7", "9")
+    # only the second response and the closing tokens are computed again
+    assert ans.detail["evaluated_tokens"] < 40 < ans.prompt_tokens
+
+
+def test_unusable_letter_mass_is_unparseable_not_a_coin_flip(smol_judge, tmp_path):
+    from referee.judge import PairwiseLogprobJudge
+
+    strict = PairwiseLogprobJudge(smol_judge.backend, min_mass=1.01)  # no verdict can pass
+    assert strict.judge_id != smol_judge.judge_id
+    ans = strict.judge("What is 2+2?", "4", "5")
+    assert ans.status == "unparseable" and ans.p_first is None and "below" in ans.error
+    assert json.loads(ans.raw)["top_next_tokens"]
+    cs = load_candidates(EXAMPLE)
+    comps = round_robin({"q01": cs.systems})
+    with VerdictStore(tmp_path / "v.sqlite") as store:
+        store.register_judge(strict.judge_id, strict.spec)
+        got = judge_comparisons(comps, cs, strict, store)
+        assert len(got) == 6 and store.status_counts() == {"ok": 0, "unparseable": 6, "error": 0}
+        assert store.pairwise_outcomes() == []
+
+
+def test_long_candidates_are_truncated_with_a_marker(smol_judge, tmp_path):
+    long = "word " * 3000
+    rows = [{"prompt_id": "p", "prompt": "Write something.", "system": "long", "output": long},
+            {"prompt_id": "p", "prompt": "Write something.", "system": "short", "output": "Something."}]
+    cs = load_candidates(write_jsonl(tmp_path / "c.jsonl", rows))
+    with VerdictStore(tmp_path / "v.sqlite") as store:
+        store.register_judge(smol_judge.judge_id, smol_judge.spec)
+        got = judge_comparisons(round_robin({"p": cs.systems}), cs, smol_judge, store)
+    # whatever the tiny model made of it, both orders were asked and the cut is on record
+    assert [v.detail["truncated"] for v in got] == [[False, True, False], [False, False, True]]
+    assert all(v.status != "error" and v.prompt_tokens < smol_judge.backend.context_size for v in got)
+    assert run_stats(got, []).truncated_candidates == 1
+    fitted = smol_judge._fit("Write something.", long, "x")
+    assert fitted[1].endswith(TRUNCATION_MARKER) and fitted[3] == [False, True, False]
+    assert smol_judge.backend.count_tokens(fitted[1]) <= smol_judge.backend.context_size // 2
+
+
+def test_both_orders_stored_resume_asks_nothing_and_ratings_repeat(smol_judge, small_set, tmp_path):
+    opts = RankOptions(candidates=[small_set], output=tmp_path / "run", n_boot=200, seed=3)
+    first = rank(opts, judge=smol_judge)
+    assert first.progress.asked == 18 and first.progress.cache_hits == 0  # 3 prompts x 3 pairs x 2 orders
+    db = sqlite3.connect(tmp_path / "run" / "verdicts.sqlite")
+    orders = {tuple(json.loads(s)) for (s,) in db.execute("SELECT systems FROM verdicts WHERE prompt_id='q01'")}
+    assert len(orders) == 6 and all((b, a) in orders for a, b in orders)
+    again = rank(opts, judge=smol_judge)
+    assert again.progress.asked == 0 and again.progress.cache_hits == 18
+    assert again.provenance["rating"]["ratings_sha256"] == first.provenance["rating"]["ratings_sha256"]
+    # a fresh folder recomputes everything and lands on the same ratings
+    fresh = rank(opts.model_copy(update={"output": tmp_path / "run2"}), judge=smol_judge)
+    assert fresh.progress.asked == 18
+    assert [r["rating"] for r in fresh.rows] == [r["rating"] for r in first.rows]
+    assert db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0] == 18
+
+
+def test_run_files_and_provenance(smol_judge, small_set, tmp_path):
+    res = rank(RankOptions(candidates=[small_set], output=tmp_path / "run", n_boot=100), judge=smol_judge)
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    j = run["judge"]
+    assert j["id"] == smol_judge.judge_id and j["backend"]["model_sha256"].startswith("b179c952")
+    assert len(j["template_sha256"]) == 64 and j["sampling"] == {"temperature": 0.0, "max_tokens": 0}
+    assert run["seed"] == 0 and run["referee_version"]
+    assert run["verdicts"]["ok"] + run["verdicts"]["unparseable"] + run["verdicts"]["error"] == 18
+    assert run["candidates"]["sha256"] == load_candidates(small_set).fingerprint()
+    board = json.loads((tmp_path / "run" / "leaderboard.json").read_text())["leaderboard"]
+    assert [r["system"] for r in board] == [r["system"] for r in res.rows]
+    for r in board:
+        assert r["lower"] <= r["rating"] <= r["upper"] and r["verdicts"] == 12
+    csv_lines = (tmp_path / "run" / "leaderboard.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("rank,system,rating,lower,upper") and len(csv_lines) == 4
+    md = (tmp_path / "run" / "leaderboard.md").read_text()
+    assert "| rank | system |" in md and all(r["system"] in md for r in board)
+
+
+def test_kill_9_loses_at_most_one_verdict_and_resume_never_reasks(tmp_path, child_env):
+    out = tmp_path / "run"
+    cmd = referee_cmd("rank", str(EXAMPLE), "-o", str(out), "--judge", "smollm2-135m", "--n-boot", "50")
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=child_env)
+    db_path = out / "verdicts.sqlite"
+    deadline = time.time() + 300
+    stored = 0
+    while time.time() < deadline and child.poll() is None:
+        time.sleep(0.5)
+        if db_path.exists():
+            try:
+                stored = sqlite3.connect(db_path).execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue
+            if stored >= 5:
+                break
+    assert child.poll() is None, "the run finished before it could be killed: " + child.stderr.read().decode()
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    before = sqlite3.connect(db_path).execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+    assert 5 <= before < 144
+    r = subprocess.run(cmd, capture_output=True, text=True, env=child_env, timeout=900)
+    assert r.returncode == 0, r.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["verdicts"]["cache_hits"] == before
+    assert run["verdicts"]["asked"] == 144 - before
+    assert sqlite3.connect(db_path).execute("SELECT COUNT(*) FROM verdicts").fetchone()[0] == 144
