@@ -119,12 +119,14 @@ def main() -> None:
               f"= {2 * total} judge calls; {args.seeds} seeds; mean ± sd")
         print(f"{'plan':<12}{'budget':>8}{'calls':>9}{'%RR':>7}  " + "".join(f"{m:>15}" for m in METRICS))
         for plan in ("round-robin", "tournament", "adaptive"):
+            shown = set()
             for f in SHOWN:
                 b = int(round(total * f))
                 rows = [sc[plan][k] for _, sc, _ in runs if (k := nearest(sc[plan], b)) is not None]
                 used = nearest(runs[0][1][plan], b)
-                if not rows or used is None or (used < 0.8 * b):
+                if not rows or used is None or used < 0.8 * b or used in shown:
                     continue
+                shown.add(used)
                 cells = "".join(f"{np.mean([r[m] for r in rows]):>8.3f} ±{np.std([r[m] for r in rows]):.3f}"
                                 for m in METRICS)
                 print(f"{plan:<12}{used:>8}{2 * used:>9}{100 * used / total:>6.1f}%  {cells}")

@@ -85,3 +85,18 @@ def test_not_a_store(tmp_path):
         VerdictStore(p)
     with pytest.raises(StoreError, match="no such verdict store"):
         VerdictStore.open(tmp_path / "missing.sqlite")
+
+
+def test_candidates_are_kept_with_the_verdicts(tmp_path):
+    from referee.load import load_candidates
+
+    from conftest import EXAMPLE
+
+    cs = load_candidates(EXAMPLE)
+    with VerdictStore(tmp_path / "v.sqlite") as s:
+        s.put_candidates(cs.prompts.values(), cs.candidates.values())
+    with VerdictStore.open(tmp_path / "v.sqlite") as s:
+        prompts, cands = s.prompts(), s.candidates()
+    assert list(prompts) == list(cs.prompts) and prompts["q01"]["text"] == cs.prompts["q01"].text
+    assert len(cands) == 72 and cands[("q17", "careless")]["output"] == ""
+    assert cands[("q01", "rambling")]["metadata"] == {"category": "facts"}

@@ -172,6 +172,7 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
     store = VerdictStore(out_dir / "verdicts.sqlite")
     try:
         store.register_judge(judge.judge_id, judge.spec)
+        store.put_candidates(cset.prompts.values(), cset.candidates.values())
         run_id = store.start_run(provenance)
         progress = JudgeProgress()
         if on_start is not None:

@@ -12,6 +12,7 @@ from ._pairs import Comparison
 from ._tournament import CALLS_PER_COMPARISON, prompt_rng
 
 UNTIL_RULES = ("separated",)
+_PROMPT_CHOICES = ("spread", "random", "discriminating")
 
 # Prior weight (in verdicts) of the mean discrimination when scoring a prompt; small, so a
 # prompt's own verdicts soon decide, but a single tie does not bury a prompt.
@@ -74,7 +75,7 @@ class AdaptivePlan:
 
     def __init__(self, answered: Mapping[str, Sequence[str]], *, budget: int | None = None,
                  until: str | None = None, seed: int = 0, level: float = 0.95,
-                 finite: bool = True, prompt_choice: str = "random") -> None:
+                 finite: bool = True, prompt_choice: str = "spread") -> None:
         if budget is None and until is None:
             raise ValueError("the adaptive plan needs a budget (--budget N) and/or a stopping rule "
                              "(--until separated)")
@@ -84,7 +85,7 @@ class AdaptivePlan:
             raise ValueError(f"budget must be >= 0 comparisons (got {budget})")
         if not 0 < level < 1:
             raise ValueError(f"level must be in (0, 1) (got {level})")
-        if prompt_choice not in ("discriminating", "random"):
+        if prompt_choice not in _PROMPT_CHOICES:
             raise ValueError(f"unknown prompt_choice '{prompt_choice}'")
         self.budget, self.until, self.seed, self.level = budget, until, seed, level
         self.prompt_choice = prompt_choice
@@ -116,6 +117,7 @@ class AdaptivePlan:
         self._N = np.maximum(self._free.sum(axis=1), 1).astype(float)  # prompts each pair can use
         self._n = np.zeros(len(self._I))  # comparisons handed out per pair
         self._has = has
+        self._use = np.zeros(has.shape)  # comparisons handed out per (prompt, system)
         self._disc_sum = np.zeros(len(self.prompts))
         self._disc_n = np.zeros(len(self.prompts))
         self._a: list[int] = []
@@ -138,6 +140,8 @@ class AdaptivePlan:
         self._free[pair, prompt] = False
         self._free_count -= 1
         self._n[pair] += 1
+        self._use[prompt, self._I[pair]] += 1
+        self._use[prompt, self._J[pair]] += 1
         return Comparison(self.prompts[prompt], self.systems[self._I[pair]], self.systems[self._J[pair]])
 
     def next_batch(self, results: Mapping[Comparison, float]) -> list[Comparison]:
@@ -272,7 +276,10 @@ class AdaptivePlan:
                 break
             cx = cov[:, I[c]] - cov[:, J[c]]
             cov -= (h[c] / (1 + h[c] * (cx[I[c]] - cx[J[c]]))) * np.outer(cx, cx)
-            k = int(np.argmax(np.where(self._free[c], score, -np.inf)))
+            if self.prompt_choice == "spread":
+                k = int(np.argmin(np.where(self._free[c], self._use[:, I[c]] + self._use[:, J[c]], np.inf)))
+            else:
+                k = int(np.argmax(np.where(self._free[c], score, -np.inf)))
             batch.append(self._take(c, k))
             h[c] = h0[c] * self._gain(np.array([c]))[0]
             if not self._free[c].any():

@@ -44,6 +44,19 @@ CREATE TABLE IF NOT EXISTS verdicts (
 );
 CREATE INDEX IF NOT EXISTS verdicts_by_question ON verdicts (question);
 CREATE INDEX IF NOT EXISTS verdicts_by_judge ON verdicts (judge_id, mode, prompt_id);
+CREATE TABLE IF NOT EXISTS prompts (
+    prompt_id TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    reference TEXT
+);
+CREATE TABLE IF NOT EXISTS candidates (
+    prompt_id TEXT NOT NULL,
+    system TEXT NOT NULL,
+    output TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    PRIMARY KEY (prompt_id, system)
+);
 CREATE TABLE IF NOT EXISTS runs (
     run_id INTEGER PRIMARY KEY AUTOINCREMENT,
     started_at TEXT NOT NULL,
@@ -131,6 +144,32 @@ class VerdictStore:
         with self._db:
             self._db.execute("UPDATE runs SET finished_at=?, provenance=? WHERE run_id=?",
                              (_now(), json.dumps(provenance, sort_keys=True), run_id))
+
+    # -- what was judged ------------------------------------------------------------------------
+    def put_candidates(self, prompts: Iterable[Any], candidates: Iterable[Any]) -> None:
+        """Keep the texts a run judged (prompts and candidates), so reports and exports need no input files.
+
+        ``prompts`` are :class:`~referee.load.Prompt`-like (id, text, reference); ``candidates``
+        are :class:`~referee.load.Candidate`-like. A changed text replaces the old one: the
+        verdicts themselves are keyed on content, so they never mix texts.
+        """
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO prompts VALUES (?, ?, ?)",
+                                 [(p.id, p.text, p.reference) for p in prompts])
+            self._db.executemany("INSERT OR REPLACE INTO candidates VALUES (?, ?, ?, ?, ?)",
+                                 [(c.prompt_id, c.system, c.output, c.content_hash,
+                                   json.dumps(c.metadata, ensure_ascii=False, default=str)) for c in candidates])
+
+    def prompts(self) -> dict[str, dict[str, Any]]:
+        """prompt id -> {"text", "reference"}."""
+        return {r["prompt_id"]: {"text": r["text"], "reference": r["reference"]}
+                for r in self._db.execute("SELECT * FROM prompts ORDER BY rowid")}
+
+    def candidates(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """(prompt id, system) -> {"output", "sha256", "metadata"}."""
+        return {(r["prompt_id"], r["system"]): {"output": r["output"], "sha256": r["sha256"],
+                                                "metadata": json.loads(r["metadata"])}
+                for r in self._db.execute("SELECT * FROM candidates ORDER BY rowid")}
 
     # -- verdicts ----------------------------------------------------------------------------
     def has(self, verdict_id: str) -> bool:
