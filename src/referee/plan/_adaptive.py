@@ -36,9 +36,12 @@ class AdaptivePlan:
     verdicts in so far and picks comparisons one by one, greedily, by how much one more
     verdict on a pair would shrink the variance of the rating differences whose order is
     still in doubt (each weighted by the normal density of its z score), updating the
-    covariance after each pick. A picked pair goes to its next unused prompt in seeded
-    random order, so every pair's verdicts are a random sample of the prompts and the
-    ranking estimates the one all prompts would give.
+    covariance after each pick. A picked pair goes to the unused prompt on which its two
+    systems have been compared least so far (ties in seeded random order): the choice does
+    not look at verdicts, so it adds no bias, and it spreads each system over many prompts,
+    which averages out how much a system's quality varies from prompt to prompt (on the
+    simulated AlpacaEval panels this reached Spearman 0.95 with 2-4 times fewer calls than
+    taking prompts in random order).
     Batches grow with the data (a tenth of what was handed out, at least one per system),
     so the number of refits grows only logarithmically while judging stays parallel.
 
@@ -64,10 +67,10 @@ class AdaptivePlan:
         seed: fixes the warm-up, the prompt order and the tie-breaks.
         level: confidence of the ``separated`` rule.
         finite: measure uncertainty against judging every pair on every prompt (see above).
-        prompt_choice: ``"random"`` (default) or ``"discriminating"``: the unused prompt
-            whose verdicts so far have the largest mean ``(2p - 1)^2`` (shrunk towards the
-            mean). It ranks prompts by how much they separate, which biases the ranking
-            towards those prompts: on the simulated AlpacaEval panels it did worse.
+        prompt_choice: ``"spread"`` (default, above), ``"random"`` (next unused prompt in
+            seeded order) or ``"discriminating"`` (the unused prompt whose verdicts so far
+            have the largest mean ``(2p - 1)^2``, shrunk towards the mean; this biases the
+            ranking towards such prompts and did worst on the simulated panels).
 
     Raises:
         ValueError: neither a budget nor a rule, an unknown rule, fewer than 2 systems.
