@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -85,3 +87,27 @@ def test_unseparable_systems_spend_the_budget_and_say_why():
     run_plan(plan, judge)
     assert plan.stop_reason.startswith("budget spent after 120 comparisons (240 judge calls)")
     assert "rank order not settled" in plan.stop_reason
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.dictionaries(st.sampled_from([f"p{k}" for k in range(8)]),
+                       st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), max_size=5, unique=True),
+                       min_size=1),
+       st.integers(0, 60), st.integers(0, 99), st.sampled_from([None, "separated"]))
+def test_sparse_answers_only_valid_comparisons(answered, budget, seed, until):
+    if len({s for ss in answered.values() for s in ss}) < 2:
+        return
+    plan = AdaptivePlan(answered, budget=budget, until=until, seed=seed)
+    results, issued = {}, []
+    while batch := plan.next_batch(results):
+        issued += batch
+        # a third of the verdicts come back unusable
+        results.update({c: (zlib.crc32(repr(c).encode()) % 11) / 10 for c in batch
+                        if zlib.crc32(repr(c).encode()) % 3})
+    assert len(issued) == len(set(issued)) <= budget
+    for c in issued:
+        assert c.system_a != c.system_b and {c.system_a, c.system_b} <= set(answered[c.prompt_id])
+    possible = sum(len(s) * (len(s) - 1) // 2 for s in answered.values())
+    assert plan.stop_reason
+    if len(issued) < min(budget, possible):
+        assert plan.stop_reason.startswith("rank order settled")
