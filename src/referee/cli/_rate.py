@@ -86,7 +86,8 @@ def _add(data: PairwiseData, rec: dict, path: Path, line: int, covariates: list[
         try:
             w = float(rec["weight"])
         except (TypeError, ValueError):
-            raise InputError(f"weight {rec['weight']!r} is not a number", path=path, line=line, field="weight") from None
+            raise InputError(f"weight {rec['weight']!r} is not a number", path=path, line=line,
+                             field="weight") from None
         if not (w >= 0 and math.isfinite(w)):
             raise InputError(f"weight {w} must be finite and non-negative", path=path, line=line, field="weight")
     cov = []

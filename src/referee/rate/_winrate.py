@@ -60,7 +60,8 @@ def win_rate_matrix(a_idx, b_idx, outcome, n_systems, weight=None):
     nn = n_systems * n_systems
     wins = np.bincount(a * n_systems + b, weights=w * o, minlength=nn) \
         + np.bincount(b * n_systems + a, weights=w * (1.0 - o), minlength=nn)
-    cnt = np.bincount(a * n_systems + b, weights=w, minlength=nn) + np.bincount(b * n_systems + a, weights=w, minlength=nn)
+    cnt = np.bincount(a * n_systems + b, weights=w, minlength=nn) \
+        + np.bincount(b * n_systems + a, weights=w, minlength=nn)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(cnt > 0, wins / np.where(cnt > 0, cnt, 1.0), np.nan)
     return out.reshape(n_systems, n_systems)
