@@ -1,0 +1,113 @@
+"""Label models: verifier accuracies without labels, and one probability per item.
+
+Votes are ``+1`` (a better / positive), ``-1`` (b better / negative) and ``0`` (tie or no verdict:
+an abstention). The hidden truth ``y`` is binary. Two estimators:
+
+- **triplet** (method of moments): under conditional independence, for verifiers with symmetric
+  accuracy ``acc_j``, ``E[v_i v_j] = a_i a_j`` with ``a = 2 acc - 1``; so
+  ``|a_i| = sqrt(M_ij M_ik / M_jk)`` for any two others ``j, k``. The median over triplets is used.
+- **Dawid–Skene** EM: a sensitivity ``P(v=+1 | y=+1)`` and a specificity ``P(v=-1 | y=-1)`` per
+  verifier and a class prior, fitted by expectation–maximisation from a triplet (or vote) start,
+  with a Beta(2, 2)-like smoothing so that a verifier that is always right still gets a finite weight.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+_EPS = 1e-4
+
+
+def agreement_moments(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``M[i, j]`` = mean of ``v_i v_j`` over items both voted on, and ``N[i, j]`` = how many such items."""
+    nz = (v != 0).astype(np.float64)
+    vf = v.astype(np.float64)
+    n = nz.T @ nz
+    s = vf.T @ vf
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = np.where(n > 0, s / np.maximum(n, 1), np.nan)
+    return m, n
+
+
+def triplet_signal(v: np.ndarray, *, min_overlap: int = 10, exclude: dict[int, set[int]] | None = None) -> np.ndarray:
+    """``a_j = 2 acc_j - 1`` for every verifier by the triplet method (``NaN`` where no triplet applies).
+
+    Signs: each ``a_j`` is taken positive (verifiers better than chance) unless the verifier
+    agrees negatively with the majority of the others, in which case it is an adversarial verifier
+    and its ``a`` is negative.
+
+    Args:
+        v: items x verifiers votes in {-1, 0, +1}.
+        min_overlap: ignore verifier pairs that voted together on fewer items.
+        exclude: for verifier ``i``, others not to use in its triplets (e.g. a suspected duplicate).
+    """
+    m, n = agreement_moments(v)
+    k = v.shape[1]
+    usable = (n >= min_overlap) & ~np.isnan(m)
+    a = np.full(k, np.nan)
+    for i in range(k):
+        skip = (exclude or {}).get(i, set())
+        ests = []
+        others = [j for j in range(k) if j != i and j not in skip and usable[i, j]]
+        for j, l in itertools.combinations(others, 2):
+            if not usable[j, l] or abs(m[j, l]) < 1e-3:
+                continue
+            val = m[i, j] * m[i, l] / m[j, l]
+            if val > 0:
+                ests.append(math.sqrt(min(val, 1.0)))
+            else:
+                ests.append(0.0)
+        if ests:
+            mag = float(np.median(ests))
+            row = [m[i, j] for j in others if not np.isnan(m[i, j])]
+            sign = -1.0 if row and np.median(row) < 0 else 1.0
+            a[i] = sign * mag
+    return a
+
+
+def _posterior(v: np.ndarray, log_prior_odds: float, w_pos: np.ndarray, w_neg: np.ndarray) -> np.ndarray:
+    """P(y=+1 | votes) with additive per-vote log-odds ``w_pos`` (vote +1) and ``w_neg`` (vote -1)."""
+    lo = log_prior_odds + (v == 1) @ w_pos + (v == -1) @ w_neg
+    return 1.0 / (1.0 + np.exp(-np.clip(lo, -35, 35)))
+
+
+def symmetric_posterior(v: np.ndarray, acc: np.ndarray, prior: float = 0.5) -> np.ndarray:
+    """Posterior under symmetric accuracies (a vote for a weighs ``log(acc / (1 - acc))``)."""
+    acc = np.clip(acc, _EPS, 1 - _EPS)
+    w = np.log(acc / (1 - acc))
+    prior = min(max(prior, _EPS), 1 - _EPS)
+    return _posterior(v, math.log(prior / (1 - prior)), w, -w)
+
+
+def dawid_skene(v: np.ndarray, q0: np.ndarray, *, smoothing: float = 1.0, max_iter: int = 500,
+                tol: float = 1e-7) -> dict:
+    """Binary Dawid–Skene by EM from a start posterior ``q0`` (P(y=+1) per item).
+
+    Returns a dict with ``q`` (posterior per item), ``sens``/``spec`` per verifier, ``prior``,
+    ``iterations`` and ``converged``. ``smoothing`` adds pseudo-counts (half right, half wrong) to
+    each verifier's counts, so no rate reaches exactly 0 or 1.
+    """
+    pos = (v == 1).astype(np.float64)
+    neg = (v == -1).astype(np.float64)
+    q = np.clip(np.asarray(q0, dtype=np.float64), 0.0, 1.0)
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        prior = float(np.clip(q.mean(), 0.01, 0.99))
+        qp, qn = q @ pos, q @ neg              # votes +1 / -1 on items believed positive
+        rp, rn = (1 - q) @ pos, (1 - q) @ neg  # ... on items believed negative
+        sens = (qp + smoothing) / (qp + qn + 2 * smoothing)
+        spec = (rn + smoothing) / (rp + rn + 2 * smoothing)
+        w_pos = np.log(sens / (1 - spec))
+        w_neg = np.log((1 - sens) / spec)
+        q_new = _posterior(v, math.log(prior / (1 - prior)), w_pos, w_neg)
+        delta = float(np.max(np.abs(q_new - q))) if q.size else 0.0
+        q = q_new
+        if delta < tol:
+            converged = True
+            break
+    prior = float(np.clip(q.mean(), 0.01, 0.99))
+    return {"q": q, "sens": sens, "spec": spec, "prior": prior, "iterations": it, "converged": converged}

@@ -1,0 +1,204 @@
+"""Preference rows (DPO pairs, ranked lists, KTO examples) and best-of-n picks from combined verdicts.
+
+Input everywhere is a list of combined-verdict records as written by ``referee combine`` (see
+:func:`referee.combine.combined_rows`): ``prompt_id, system_a, system_b, p_a, agreement, consistent,
+n_judges, verdict_ids``, plus the texts: ``prompts[prompt_id]`` and ``outputs[(prompt_id, system)]``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..combine import best_of_n, pairwise_strengths
+
+FORMATS = ("dpo", "ranked", "kto")
+
+
+@dataclass
+class Filters:
+    """Which pairs become training data.
+
+    ``min_margin``: least ``|2 p_a - 1|`` (0 keeps every non-tie). ``min_agreement``: least share of
+    judges siding with the combined verdict (1.0, the default, leaves out pairs where any judge
+    disagrees). ``keep_inconsistent``: keep pairs where a judge changed its verdict when the order
+    was swapped (left out by default).
+    """
+
+    min_margin: float = 0.0
+    min_agreement: float = 1.0
+    keep_inconsistent: bool = False
+
+
+@dataclass
+class ExportStats:
+    considered: int = 0
+    kept: int = 0
+    excluded: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"considered": self.considered, "kept": self.kept, "excluded": dict(self.excluded)}
+
+
+def _prompt_field(text: str, chat: bool) -> Any:
+    return [{"role": "user", "content": text}] if chat else text
+
+
+def _completion_field(text: str, chat: bool) -> Any:
+    return [{"role": "assistant", "content": text}] if chat else text
+
+
+def filtered_pairs(records: list[dict[str, Any]], prompts: dict[str, str], outputs: dict[tuple[str, str], str],
+                   filters: Filters = Filters()) -> tuple[list[dict[str, Any]], ExportStats]:
+    """Records that pass ``filters`` and have texts, oriented chosen/rejected, with the reasons others left."""
+    stats = ExportStats()
+    out = []
+    for r in records:
+        stats.considered += 1
+        p = float(r["p_a"])
+        margin = abs(2 * p - 1)
+        agree = r.get("agreement")
+        reason = None
+        if p == 0.5 or margin < filters.min_margin or margin == 0:
+            reason = "margin"
+        elif agree is None or agree < filters.min_agreement:
+            reason = "disagreement"
+        elif r.get("consistent") is False and not filters.keep_inconsistent:
+            reason = "position-inconsistent"
+        elif r["prompt_id"] not in prompts:
+            reason = "no prompt text"
+        elif (r["prompt_id"], r["system_a"]) not in outputs or (r["prompt_id"], r["system_b"]) not in outputs:
+            reason = "no candidate text"
+        if reason:
+            stats.excluded[reason] += 1
+            continue
+        a_wins = p > 0.5
+        chosen, rejected = (r["system_a"], r["system_b"]) if a_wins else (r["system_b"], r["system_a"])
+        out.append({"prompt_id": r["prompt_id"], "chosen_system": chosen, "rejected_system": rejected,
+                    "p_chosen": max(p, 1 - p), "margin": margin, "agreement": agree,
+                    "n_judges": r.get("n_judges"), "consistent": r.get("consistent"),
+                    "judge": r.get("judge"), "verdict_ids": list(r.get("verdict_ids") or [])})
+        stats.kept += 1
+    return out, stats
+
+
+def dpo_rows(records, prompts, outputs, filters: Filters = Filters(), *, chat: bool = False):
+    """TRL DPO rows: ``prompt, chosen, rejected`` plus ``p_chosen, margin, agreement, verdict_ids`` and ids."""
+    pairs, stats = filtered_pairs(records, prompts, outputs, filters)
+    rows = [{"prompt": _prompt_field(prompts[q["prompt_id"]], chat),
+             "chosen": _completion_field(outputs[(q["prompt_id"], q["chosen_system"])], chat),
+             "rejected": _completion_field(outputs[(q["prompt_id"], q["rejected_system"])], chat), **q}
+            for q in pairs]
+    return rows, stats
+
+
+def kto_rows(records, prompts, outputs, filters: Filters = Filters(), *, chat: bool = False):
+    """KTO rows ``prompt, completion, label``: a candidate is desirable (True) when it won every kept
+    pair it was in, undesirable (False) when it lost every one; candidates with both are left out."""
+    pairs, stats = filtered_pairs(records, prompts, outputs, filters)
+    acc: dict[tuple[str, str], dict[str, list]] = {}
+    for q in pairs:
+        for system, won in ((q["chosen_system"], True), (q["rejected_system"], False)):
+            a = acc.setdefault((q["prompt_id"], system), {"won": [], "margin": [], "agreement": [], "ids": []})
+            a["won"].append(won)
+            a["margin"].append(q["margin"])
+            a["agreement"].append(q["agreement"])
+            a["ids"].extend(q["verdict_ids"])
+    rows = []
+    for (pid, system), a in acc.items():
+        if all(a["won"]) or not any(a["won"]):
+            rows.append({"prompt": _prompt_field(prompts[pid], chat), "completion": _completion_field(outputs[(pid, system)], chat),
+                         "label": bool(a["won"][0]), "prompt_id": pid, "system": system, "pairs": len(a["won"]),
+                         "margin": float(np.mean(a["margin"])), "agreement": float(min(a["agreement"])),
+                         "verdict_ids": a["ids"]})
+        else:
+            stats.excluded["kto-mixed"] += 1
+    return rows, stats
+
+
+def _by_prompt(records):
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        groups[r["prompt_id"]].append(r)
+    return groups
+
+
+def _strengths(recs):
+    systems = sorted({s for r in recs for s in (r["system_a"], r["system_b"])})
+    ix = {s: k for k, s in enumerate(systems)}
+    i = np.array([ix[r["system_a"]] for r in recs])
+    j = np.array([ix[r["system_b"]] for r in recs])
+    p = np.array([float(r["p_a"]) for r in recs])
+    return systems, i, j, p
+
+
+def ranked_rows(records, prompts, outputs, filters: Filters = Filters(), *, chat: bool = False, seed: int = 0):
+    """One row per prompt with every judged candidate best first (Bradley–Terry strengths from all its pairs):
+    ``prompt, completions, systems, scores, p_best``, the pairs' least agreement and the verdict ids.
+    ``min_margin``/``min_agreement`` apply to the list's weakest adjacent step, not per pair."""
+    stats = ExportStats()
+    rows = []
+    for pid, recs in _by_prompt(records).items():
+        stats.considered += 1
+        if pid not in prompts:
+            stats.excluded["no prompt text"] += 1
+            continue
+        systems, i, j, p = _strengths(recs)
+        if any((pid, s) not in outputs for s in systems):
+            stats.excluded["no candidate text"] += 1
+            continue
+        b = best_of_n(len(systems), i, j, p, seed=seed)
+        order = np.argsort(-b.strength, kind="stable")
+        agree = [r.get("agreement") for r in recs]
+        agreement = None if any(a is None for a in agree) else float(min(agree))
+        steps = np.diff(-b.strength[order])
+        gap = float(steps.min()) if steps.size else 0.0
+        if (agreement is None or agreement < filters.min_agreement) and filters.min_agreement > 0:
+            stats.excluded["disagreement"] += 1
+            continue
+        if not filters.keep_inconsistent and any(r.get("consistent") is False for r in recs):
+            stats.excluded["position-inconsistent"] += 1
+            continue
+        if gap <= 0 or 2 / (1 + np.exp(-gap)) - 1 < filters.min_margin:
+            stats.excluded["margin"] += 1
+            continue
+        rows.append({"prompt": _prompt_field(prompts[pid], chat),
+                     "completions": [_completion_field(outputs[(pid, systems[k])], chat) for k in order],
+                     "prompt_id": pid, "systems": [systems[k] for k in order],
+                     "scores": [float(b.strength[k]) for k in order], "p_best": [float(b.p_best[k]) for k in order],
+                     "agreement": agreement, "pairs": len(recs),
+                     "verdict_ids": [v for r in recs for v in (r.get("verdict_ids") or [])]})
+        stats.kept += 1
+    return rows, stats
+
+
+def select_rows(records, prompts=None, outputs=None, *, seed: int = 0, n_draws: int = 4000) -> list[dict[str, Any]]:
+    """Best-of-n per prompt: the pick, P(it is the best) and the runner-up, from all the prompt's pairs."""
+    rows = []
+    for pid, recs in _by_prompt(records).items():
+        systems, i, j, p = _strengths(recs)
+        b = best_of_n(len(systems), i, j, p, seed=seed, n_draws=n_draws)
+        order = np.argsort(-b.strength, kind="stable")
+        row = {"prompt_id": pid, "system": systems[b.pick], "p_best": float(b.p_best[b.pick]),
+               "strength": float(b.strength[b.pick]), "n_candidates": len(systems), "pairs": len(recs),
+               "runner_up": systems[order[1]] if len(order) > 1 else None,
+               "p_best_all": {systems[k]: float(b.p_best[k]) for k in order}}
+        if prompts is not None and pid in prompts:
+            row["prompt"] = prompts[pid]
+        if outputs is not None and (pid, systems[b.pick]) in outputs:
+            row["output"] = outputs[(pid, systems[b.pick])]
+        rows.append(row)
+    return rows
+
+
+def build_rows(fmt: str, records, prompts, outputs, filters: Filters = Filters(), *, chat: bool = False):
+    if fmt == "dpo":
+        return dpo_rows(records, prompts, outputs, filters, chat=chat)
+    if fmt == "kto":
+        return kto_rows(records, prompts, outputs, filters, chat=chat)
+    if fmt == "ranked":
+        return ranked_rows(records, prompts, outputs, filters, chat=chat)
+    raise ValueError(f"unknown format {fmt!r}; use one of {FORMATS}")
