@@ -6,8 +6,9 @@ the whole report; the single metrics (:func:`agreement`, :func:`cohen_kappa`,
 :func:`reliability`, :func:`ece`) and :func:`bootstrap_interval` are public too.
 """
 
-from ._metrics import (AuditReport, Metric, agreement, audit_judge, bootstrap_interval, cohen_kappa, decisions, ece,
+from ._io import align_labels, read_labels
+from ._metrics import (AuditReport, accuracy, Metric, agreement, audit_judge, bootstrap_interval, cohen_kappa, decisions, ece,
                        family_preference, longer_preference, position_consistency, reliability)
 
-__all__ = ["AuditReport", "Metric", "agreement", "audit_judge", "bootstrap_interval", "cohen_kappa", "decisions",
+__all__ = ["align_labels", "read_labels", "AuditReport", "Metric", "accuracy", "agreement", "audit_judge", "bootstrap_interval", "cohen_kappa", "decisions",
            "ece", "family_preference", "longer_preference", "position_consistency", "reliability"]

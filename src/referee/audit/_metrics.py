@@ -33,6 +33,18 @@ def agreement(judge: np.ndarray, labels: np.ndarray, *, ties: bool = True, tie_b
     return float((dj[ok] == dl[ok]).mean()) if ok.any() else float("nan")
 
 
+def accuracy(p: np.ndarray, labels: np.ndarray, *, tie_band: float = 0.0) -> float:
+    """Share of items with a non-tie label that ``p`` gets right, a tie of ``p`` counting as half right
+    (a coin flip): the fair score for comparing verdicts that may tie (e.g. a majority vote) with ones
+    that never do. NaN in ``p`` counts as a tie; NaN when no item has a non-tie label."""
+    dl = decisions(labels)
+    ok = ~np.isnan(dl) & (dl != 0)
+    if not ok.any():
+        return float("nan")
+    dj = np.nan_to_num(decisions(p, tie_band)[ok], nan=0.0)
+    return float(np.where(dj == 0, 0.5, dj == dl[ok]).mean())
+
+
 def cohen_kappa(judge: np.ndarray, labels: np.ndarray, *, ties: bool = True, tie_band: float = 0.0) -> float:
     """Cohen's κ between the judge's and the labels' verdicts (classes a / b / tie; ties dropped if not ``ties``).
 
@@ -212,6 +224,7 @@ def audit_judge(p: np.ndarray, labels: np.ndarray | None = None, *, judge: str =
         add("agreement", lambda a, b: agreement(a, b, ties=True), [p, y], "a / b / tie must match")
         add("agreement (no ties)", lambda a, b: agreement(a, b, ties=False), [p, y],
             "items where neither judge nor label is a tie")
+        add("accuracy", accuracy, [p, y], "non-tie labels; a judge tie counts half")
         add("cohen kappa", lambda a, b: cohen_kappa(a, b, ties=True), [p, y])
         add("cohen kappa (no ties)", lambda a, b: cohen_kappa(a, b, ties=False), [p, y])
         add("ece", lambda a, b: ece(a, b, bins), [p, y], f"{bins} bins of confidence max(p, 1-p)")

@@ -1,0 +1,94 @@
+"""``referee combine VERDICTS``: several judges into one label-free verdict per item."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import app
+
+console = Console()
+
+
+def _split(judges: Optional[str]) -> list[str] | None:
+    return [j.strip() for j in judges.split(",") if j.strip()] if judges else None
+
+
+def _f(x, pct: bool = False) -> str:
+    if x is None:
+        return "–"
+    return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
+
+
+@app.command("combine")
+def combine_cmd(
+    verdicts: Path = typer.Argument(..., help="a run folder / verdict store, or a JSONL of verdicts with prompt_id, "
+                                             "system_a, system_b, judge, outcome (P(a better) or a/b/tie)"),
+    judges: Optional[str] = typer.Option(None, "--judges", help="comma-separated judges to combine (default: all)"),
+    method: str = typer.Option("dawid-skene", help="dawid-skene, triplet or majority"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="combined verdicts JSONL (default: "
+                                                                        "combined.jsonl in the run folder, or "
+                                                                        "<input>.combined.jsonl)"),
+    summary: bool = typer.Option(False, "--summary", help="print the per-judge table"),
+    store: bool = typer.Option(True, "--store/--no-store", help="store the combined verdicts as a judge of their "
+                                                                "own (store input only)"),
+    tie_band: float = typer.Option(0.0, "--tie-band", min=0.0, max=0.5, help="verdicts within this of 0.5 are ties"),
+    no_dedup: bool = typer.Option(False, "--no-dedup", help="keep near-duplicate judges"),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="JSONL of prompt_id, system_a, system_b, label: "
+                                                                  "used only to evaluate, never to fit"),
+) -> None:
+    """Combine several judges without labels: estimate each one's accuracy, drop duplicates and
+    uninformative ones, write one calibrated P(a better) per (prompt, system_a, system_b)."""
+    from ..combine import combine, combined_rows, majority_vote, read_verdicts, store_ensemble, write_jsonl
+    from ..combine._io import is_store, store_path
+    from ..errors import InputError
+
+    table = read_verdicts(verdicts, _split(judges))
+    try:
+        ens = combine(table.x, table.judges, method=method, tie_band=tie_band, dedup=not no_dedup)
+    except ValueError as e:
+        raise InputError(str(e), field="--method") from None
+    from_store = is_store(verdicts)
+    jid = None
+    if from_store and store:
+        jid = store_ensemble(verdicts, table, ens)
+    rows = combined_rows(table, ens, judge_id=jid)
+    if output is None:
+        output = (store_path(verdicts).parent / "combined.jsonl" if from_store
+                  else verdicts.with_name(verdicts.stem + ".combined.jsonl"))
+    write_jsonl(output, rows)
+    kept = ens.kept
+    console.print(f"{len(table.items)} items, {len(table.judges)} judges ({len(kept)} kept), method {ens.method}; "
+                  f"estimated share of 'a better' {ens.prior:.2f}", highlight=False)
+    for note in ens.notes:
+        console.print(f"[yellow]note[/]: {note}", highlight=False)
+    if summary:
+        t = Table(title="judges (estimated without labels)")
+        for col in ("judge", "kept", "coverage", "says a", "est. accuracy", "sensitivity", "specificity", "weight",
+                    "agrees w/ ensemble", "reason"):
+            t.add_column(col, justify="left" if col in ("judge", "reason") else "right")
+        for m in ens.members:
+            t.add_row(m.name, "yes" if m.kept else "no", _f(m.coverage, True), _f(m.rate_a, True), _f(m.accuracy),
+                      _f(m.sensitivity), _f(m.specificity), f"{m.weight:.2f}", _f(m.agreement, True), m.reason)
+        console.print(t)
+    if labels is not None:
+        from ..audit import accuracy, align_labels, read_labels
+
+        y = align_labels(table.items, read_labels(labels))
+        n = int((~np.isnan(y)).sum())
+        t = Table(title=f"accuracy on the labels ({n} labelled items, a tie counts half; labels not used to fit)")
+        t.add_column("verdicts")
+        t.add_column("accuracy", justify="right")
+        t.add_row("ensemble", _f(accuracy(ens.p, y), True))
+        t.add_row("majority vote", _f(accuracy(majority_vote(table.x, tie_band), y), True))
+        for j, name in enumerate(table.judges):
+            t.add_row(name, _f(accuracy(table.x[:, j], y), True))
+        console.print(t)
+    if jid:
+        console.print(f"stored as judge {jid} in {store_path(verdicts)}", highlight=False)
+    console.print(f"wrote {output}", highlight=False)
