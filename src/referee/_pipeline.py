@@ -21,7 +21,7 @@ from .judge import JudgeProgress, PairwiseLogprobJudge, judge_comparisons, make_
 from .load import CandidateSet, load_candidates
 from .plan import Comparison, make_planner
 from .rate import RatingTable, rate_pairwise
-from .report import write_leaderboard
+from .report import write_html_report, write_leaderboard
 from .store import PairOutcome, Verdict, VerdictStore
 
 
@@ -42,6 +42,7 @@ class RankOptions(BaseModel):
     level: float = 0.95
     n_ctx: int = 4096
     min_mass: float = 0.5
+    report: bool = Field(default=True, description="write the self-contained report.html into the run folder")
 
     def run_dir(self) -> Path:
         if self.output is not None:
@@ -219,6 +220,8 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
     finally:
         store.close()
     write_leaderboard(out_dir, rows, provenance)
+    if options.report:
+        write_html_report(out_dir)
     return RankResult(table=table, rows=rows, provenance=provenance, stats=stats, out_dir=out_dir,
                       progress=progress, stop_reason=planner.stop_reason)
 

@@ -30,13 +30,14 @@ def rank(
     seed: int = typer.Option(0, help="seed for plans and bootstrap"),
     n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap replicates for the intervals"),
     n_ctx: int = typer.Option(4096, "--n-ctx", help="judge context window (tokens)"),
+    report: bool = typer.Option(True, "--report/--no-report", help="write the self-contained report.html"),
 ) -> None:
     """Judge every planned pair in both orders, fit Bradley–Terry ratings with bootstrap intervals."""
     if baseline is not None and plan == "round-robin":
         plan = "baseline"
     options = RankOptions(candidates=candidates, output=output, judge=judge, plan=plan, baseline=baseline,
                           budget=budget, until=until, allow_missing=allow_missing, seed=seed, n_boot=n_boot,
-                          n_ctx=n_ctx)
+                          n_ctx=n_ctx, report=report)
     columns = (TextColumn("[bold]judging[/]"), BarColumn(), MofNCompleteColumn(),
                TextColumn("cache hits {task.fields[hits]}"), TextColumn("{task.fields[speed]}"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
@@ -79,8 +80,9 @@ def print_result(result: RankResult) -> None:
         f"truncated candidates: {beh['truncated_candidates']}", highlight=False)
     if result.stop_reason:
         console.print(f"plan: {result.stop_reason}", highlight=False)
-    console.print(f"wrote {result.out_dir}/ (leaderboard.json, leaderboard.csv, leaderboard.md, run.json, verdicts.sqlite)",
-                  highlight=False)
+    report = ", report.html" if (result.out_dir / "report.html").is_file() else ""
+    console.print(f"wrote {result.out_dir}/ (leaderboard.json, leaderboard.csv, leaderboard.md, run.json, "
+                  f"verdicts.sqlite{report})", highlight=False)
 
 
 def _pct(x: float | None) -> str:
