@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._labelmodel import agreement_moments, triplet_signal
+from ._labelmodel import correlation_moments, triplet_loadings
 
 
 def screen_verifiers(v: np.ndarray, *, min_votes: int = 5, constant_rate: float = 0.98,
-                     min_signal: float = 0.05, dup_agreement: float = 0.98, dup_excess: float = 0.15,
+                     min_signal: float = 0.08, dup_corr: float = 0.95, dup_excess: float = 0.25, dup_min_corr: float = 0.5,
                      min_overlap: int = 10) -> dict[int, str]:
     """Verifiers to drop, with the reason, as ``{column: reason}``.
 
     - ``no verdicts``: fewer than ``min_votes`` non-tie votes.
     - ``constant``: says the same thing on at least ``constant_rate`` of its votes (e.g. always "a").
-    - ``duplicate of NAME``: agrees with another verifier on at least ``dup_agreement`` of the items
-      both voted on, or (with four or more verifiers) their agreement exceeds what their accuracies
-      predict under independence (``a_i a_j``, accuracies from triplets that leave the pair apart) by
-      more than ``dup_excess``: correlated errors, the signal of a copy. Of the two, the one with
-      fewer votes (then the later column) goes.
-    - ``near chance``: its estimated ``2 acc - 1`` (triplets) is below ``min_signal``.
+    - ``duplicate of #j``: its votes correlate with another verifier's at ``dup_corr`` or more, or (with
+      four or more verifiers) it is at least ``dup_min_corr`` and exceeds what their own signal predicts under
+      independence (``rho_i rho_j``, each estimated from triplets that leave the other out) by more
+      than ``dup_excess``: correlated errors, the mark of a copy. Of the two, the one with the weaker
+      estimated signal goes (then the one with fewer votes).
+    - ``near chance``: its estimated correlation with the truth (triplets) is below ``min_signal``.
 
-    The name in ``duplicate of`` is the column index; callers replace it with a name.
+    Correlations, not raw agreement, so that a skewed class balance (one side usually wins) does
+    not make independent verifiers look like copies.
     """
     k = v.shape[1]
     drop: dict[int, str] = {}
@@ -34,32 +35,37 @@ def screen_verifiers(v: np.ndarray, *, min_votes: int = 5, constant_rate: float 
         if rate >= constant_rate or rate <= 1 - constant_rate:
             drop[j] = f"constant (says {'a' if rate >= 0.5 else 'b'} {100 * max(rate, 1 - rate):.0f}% of the time)"
     live = [j for j in range(k) if j not in drop]
-    m, n = agreement_moments(v)
+    sub = v[:, live]
+    r, _ = correlation_moments(sub, min_overlap=min_overlap)
+    rho_all = triplet_loadings(sub, r=r) if len(live) >= 3 else np.full(len(live), np.nan)
     pairs = []
     for x in range(len(live)):
         for y in range(x + 1, len(live)):
-            i, j = live[x], live[y]
-            if n[i, j] < min_overlap or np.isnan(m[i, j]):
+            if np.isnan(r[x, y]):
                 continue
-            agree = (1 + m[i, j]) / 2
             excess = 0.0
+            rx = ry = np.nan
             if len(live) >= 4:
-                sub = v[:, live]
-                ii, jj = live.index(i), live.index(j)
-                a = triplet_signal(sub, min_overlap=min_overlap, exclude={ii: {jj}, jj: {ii}})
-                if not (np.isnan(a[ii]) or np.isnan(a[jj])):
-                    excess = float(m[i, j] - a[ii] * a[jj])
-            if agree >= dup_agreement or excess > dup_excess:
-                pairs.append((max(agree - dup_agreement, excess - dup_excess), i, j))
-    for _, i, j in sorted(pairs, reverse=True):
+                rho = triplet_loadings(sub, r=r, exclude={x: {y}, y: {x}})
+                rx, ry = rho[x], rho[y]
+                if not (np.isnan(rx) or np.isnan(ry)):
+                    excess = float(r[x, y] - rx * ry)
+            if r[x, y] >= dup_corr or (r[x, y] >= dup_min_corr and excess > dup_excess):
+                pairs.append((max(r[x, y] - dup_corr, excess - dup_excess), x, y, rx, ry))
+    for _, x, y, rx, ry in sorted(pairs, reverse=True):
+        i, j = live[x], live[y]
         if i in drop or j in drop:
             continue
-        keep, gone = (i, j) if nvotes[i] >= nvotes[j] else (j, i)
+        sx, sy = (0.0 if np.isnan(rx) else rx), (0.0 if np.isnan(ry) else ry)
+        keep_x = (sx, nvotes[i]) >= (sy, nvotes[j])
+        keep, gone = (i, j) if keep_x else (j, i)
         drop[gone] = f"duplicate of #{keep}"
-    live = [j for j in range(k) if j not in drop]
-    if len(live) >= 3:
-        a = triplet_signal(v[:, live], min_overlap=min_overlap)
-        for idx, j in enumerate(live):
-            if not np.isnan(a[idx]) and a[idx] < min_signal:
-                drop[j] = f"near chance (estimated accuracy {(1 + a[idx]) / 2:.2f})"
+    live2 = [j for j in range(k) if j not in drop]
+    if len(live2) >= 3:
+        idx = [live.index(j) for j in live2]
+        rho = triplet_loadings(sub[:, idx], r=r[np.ix_(idx, idx)])
+        for n_, j in enumerate(live2):
+            if not np.isnan(rho[n_]) and rho[n_] < min_signal:
+                drop[j] = f"near chance (estimated correlation with the truth {rho[n_]:.2f})"
+    del rho_all
     return drop

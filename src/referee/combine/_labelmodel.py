@@ -68,6 +68,54 @@ def triplet_signal(v: np.ndarray, *, min_overlap: int = 10, exclude: dict[int, s
     return a
 
 
+def correlation_moments(v: np.ndarray, *, min_overlap: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """``R[i, j]``: Pearson correlation of the votes of ``i`` and ``j`` over the items both voted on
+    (``NaN`` below ``min_overlap`` items or without variance), and ``N[i, j]``, the number of such items.
+
+    Unlike the raw moments, correlations are not inflated by a skewed class balance or by verifiers
+    that lean to one side: under conditional independence the off-diagonal of ``R`` is rank one,
+    ``R[i, j] = rho_i rho_j`` with ``rho_i`` the correlation of verifier ``i`` with the truth.
+    """
+    k = v.shape[1]
+    nz = v != 0
+    r = np.full((k, k), np.nan)
+    n = (nz.astype(np.int64).T @ nz.astype(np.int64))
+    for i in range(k):
+        for j in range(i, k):
+            both = nz[:, i] & nz[:, j]
+            if both.sum() < min_overlap:
+                continue
+            a, b = v[both, i].astype(np.float64), v[both, j].astype(np.float64)
+            sa, sb = a.std(), b.std()
+            if sa > 0 and sb > 0:
+                r[i, j] = r[j, i] = float(((a - a.mean()) * (b - b.mean())).mean() / (sa * sb))
+    return r, n
+
+
+def triplet_loadings(v: np.ndarray, *, min_overlap: int = 10, exclude: dict[int, set[int]] | None = None,
+                     r: np.ndarray | None = None) -> np.ndarray:
+    """``rho_i`` = correlation of each verifier's votes with the hidden truth, by triplets of correlations:
+    ``|rho_i| = sqrt(R_ij R_ik / R_jk)``, the median over usable ``(j, k)``. Negative for a verifier
+    that correlates negatively with most others; ``NaN`` where no triplet applies."""
+    if r is None:
+        r, _ = correlation_moments(v, min_overlap=min_overlap)
+    k = v.shape[1]
+    rho = np.full(k, np.nan)
+    for i in range(k):
+        skip = (exclude or {}).get(i, set())
+        others = [j for j in range(k) if j != i and j not in skip and not np.isnan(r[i, j])]
+        ests = []
+        for j, l in itertools.combinations(others, 2):
+            if np.isnan(r[j, l]) or abs(r[j, l]) < 0.1:
+                continue
+            val = r[i, j] * r[i, l] / r[j, l]
+            ests.append(math.sqrt(min(val, 1.0)) if val > 0 else 0.0)
+        if ests:
+            sign = -1.0 if np.median([r[i, j] for j in others]) < 0 else 1.0
+            rho[i] = sign * float(np.median(ests))
+    return rho
+
+
 def _posterior(v: np.ndarray, log_prior_odds: float, w_pos: np.ndarray, w_neg: np.ndarray) -> np.ndarray:
     """P(y=+1 | votes) with additive per-vote log-odds ``w_pos`` (vote +1) and ``w_neg`` (vote -1)."""
     lo = log_prior_odds + (v == 1) @ w_pos + (v == -1) @ w_neg
