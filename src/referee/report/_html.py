@@ -241,7 +241,7 @@ def _judges_section(store: VerdictStore, judges: dict[str, dict[str, Any]], main
     ids = sorted(by_judge, key=lambda j: (j != main_id, j))
     if len(ids) < 2:
         return None
-    names = [f"{_judge_label(judges[j])} ({j[:10]})" for j in ids]
+    names = [f"{_judge_label(judges[j])} ({j})" for j in ids]
     agree = []
     for i in ids:
         row = []
@@ -505,9 +505,13 @@ def _style_effects_plot(effects: list[dict[str, Any]]) -> dict[str, Any]:
              "marker": {"size": 11, "color": "#f58231"},
              "hovertext": [f"{e['covariate']}: {100 * e['win_prob_shift']:+.1f} points of win probability per "
                            f"{e['per']} (odds ×{e['odds_ratio']:.2f})" for e in effects], "hoverinfo": "text"}
-    layout = _layout(height=60 * len(effects) + 90, showlegend=False,
+    ends = [100 * (1 / (1 + math.exp(-e[k])) - 0.5) for e in effects for k in ("lower", "upper")]
+    lo, hi = min(0.0, *ends), max(0.0, *ends)
+    pad = 0.08 * (hi - lo or 1.0)
+    layout = _layout(height=50 * len(effects) + 100, showlegend=False,
                      xaxis={"title": {"text": "win-probability shift for the answer with more of it (points)"},
-                            "zeroline": True, "zerolinecolor": "#9aa5b1", "gridcolor": "#e4e7eb"},
+                            "zeroline": True, "zerolinecolor": "#9aa5b1", "zerolinewidth": 2, "gridcolor": "#e4e7eb",
+                            "range": [lo - pad, hi + pad]},
                      yaxis={"automargin": True})
     return {"data": [trace], "layout": layout}
 
@@ -545,8 +549,10 @@ def _settling(systems: list[str], outcomes: list[PairOutcome], order: dict[str, 
         data.append({"type": "scatter", "mode": "lines+markers", "x": xs, "y": r, "name": _plot_text(s),
                      "line": {"color": color, "width": 2}, "marker": {"size": 5},
                      "hovertemplate": f"{_plot_text(s)}<br>%{{y:.0f}} after %{{x}} comparisons<extra></extra>"})
-    layout = _layout(height=380, xaxis={"title": {"text": "comparisons judged (both orders)"}, "gridcolor": "#e4e7eb"},
-                     yaxis={"title": {"text": "rating"}, "gridcolor": "#e4e7eb"},
+    layout = _layout(height=400, margin={"l": 10, "r": 20, "t": 10, "b": 40},
+                     xaxis={"title": {"text": "comparisons judged (both orders)"}, "gridcolor": "#e4e7eb",
+                            "automargin": True},
+                     yaxis={"title": {"text": "rating"}, "gridcolor": "#e4e7eb", "automargin": True},
                      legend={"orientation": "h", "y": -0.25})
     return {"data": data, "layout": layout}
 
@@ -671,7 +677,7 @@ def render_html(context: dict[str, Any]) -> str:
            f"script-src {_csp_hash(plotly_js)} {_csp_hash(data_js)} {_csp_hash(app_js)}; "
            "connect-src 'none'; form-action 'none'; base-uri 'none'")
     page = _env().get_template("report.html.j2").render(
-        **context, version=__version__, csp=csp, plotly_js=Markup(plotly_js), data_js=Markup(data_js),
+        **context, version=__version__, csp=Markup(csp), plotly_js=Markup(plotly_js), data_js=Markup(data_js),
         app_js=Markup(app_js))
     return page
 
