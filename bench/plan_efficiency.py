@@ -91,8 +91,10 @@ def one_seed(quality, systems, prompts, seed: int):
     scores["adaptive"] = prefix_scores(issued, r, judge.systems, ref, [b for b in budgets if b <= cap])
     sep = AdaptivePlan(judge.answered, budget=cap, until="separated", seed=seed)
     r, _ = run_plan(sep, judge)
-    separated = (sep.comparisons_issued, agreement(fit_strengths(r, judge.systems), ref)["spearman"],
-                 sep.stop_reason.startswith("rank order settled"))
+    est = fit_strengths(r, judge.systems)
+    separated = (sep.comparisons_issued, agreement(est, ref)["spearman"],
+                 sep.stop_reason.startswith("rank order settled"),
+                 bool(np.array_equal(np.argsort(-est), np.argsort(-ref))))
     return total, scores, separated
 
 
@@ -141,8 +143,10 @@ def main() -> None:
             parts.append(f"{plan} {desc} [{len(got)}/{len(hits)} seeds]")
         print("; ".join(parts))
         sep = np.array([s for _, _, s in runs], dtype=float)
-        print(f"adaptive --until separated (cap {ADAPTIVE_CAP:.0%} RR): settled in {int(sep[:, 2].sum())}/{len(sep)} "
-              f"seeds; {2 * sep[:, 0].mean():.0f} ± {2 * sep[:, 0].std():.0f} judge calls; "
+        settled = sep[:, 2] > 0
+        print(f"adaptive --until separated (cap {ADAPTIVE_CAP:.0%} RR): settled in {int(settled.sum())}/{len(sep)} "
+              f"seeds, {int(sep[settled, 3].sum())} of them in exactly full round-robin's order; "
+              f"{2 * sep[:, 0].mean():.0f} ± {2 * sep[:, 0].std():.0f} judge calls; "
               f"Spearman {sep[:, 1].mean():.3f} ± {sep[:, 1].std():.3f}")
     print(f"\n({time.time() - t0:.0f} s)")
     print(json.dumps(final))

@@ -45,11 +45,12 @@ class AdaptivePlan:
     Batches grow with the data (a tenth of what was handed out, at least one per system),
     so the number of refits grows only logarithmically while judging stays parallel.
 
-    Uncertainty is measured against the ranking that judging every pair on every prompt
-    would give (``finite=True``, the default): a pair compared on a share ``f`` of its
-    prompts has its variance scaled by ``1 - f`` (the finite-population correction), so a
-    near-tie can still be settled by comparing the pair on all of its prompts. With
-    ``finite=False`` it is the usual sampling uncertainty over a population of prompts.
+    When choosing (``finite=True``, the default), a pair compared on a share ``f`` of its
+    prompts has its variance scaled by ``1 - f`` (the finite-population correction), so
+    that a pair running out of prompts stops drawing verdicts. The stopping rule does not
+    use it: a finite-population variance claims the order of near-ties too early, because
+    a fully compared pair's head-to-head result is not what the full round-robin's
+    Bradley–Terry fit gives for that pair.
 
     Stops when the budget is spent, when every pair has been compared on every prompt, or
     (``until="separated"``) when the rank order is settled: every two neighbours in the
@@ -66,7 +67,7 @@ class AdaptivePlan:
         until: ``"separated"``, or None to spend the whole budget.
         seed: fixes the warm-up, the prompt order and the tie-breaks.
         level: confidence of the ``separated`` rule.
-        finite: measure uncertainty against judging every pair on every prompt (see above).
+        finite: apply the finite-population correction when choosing (see above).
         prompt_choice: ``"spread"`` (default, above), ``"random"`` (next unused prompt in
             seeded order) or ``"discriminating"`` (the unused prompt whose verdicts so far
             have the largest mean ``(2p - 1)^2``, shrunk towards the mean; this biases the
@@ -218,11 +219,14 @@ class AdaptivePlan:
             return None
         self.strengths = theta
         p = expit(theta[a] - theta[b])
-        # Each verdict's information is divided by its pair's finite-population correction.
+        h = p * (1 - p)
+        hess = _laplacian(a, b, h, n) + _REG * np.eye(n)
+        meat = _laplacian(a, b, (y - p) ** 2, n)
+        # For choosing only: each verdict's information divided by its pair's finite-population
+        # correction, so that a pair running out of prompts stops looking worth more verdicts.
         s = 1.0 / self._fpc(self._n)[self._pair[a, b]]
-        hess = _laplacian(a, b, p * (1 - p) * s, n) + _REG * np.eye(n)
-        meat = _laplacian(a, b, (y - p) ** 2 * s, n)
-        return theta, hess, meat
+        choose = _laplacian(a, b, h * s, n) + _REG * np.eye(n)
+        return theta, hess, meat, choose
 
     def _fpc(self, n: np.ndarray) -> np.ndarray:
         """Variance factor of a pair after ``n`` of its ``N`` prompts: (N - n + 1) / N, or 1."""
@@ -236,7 +240,7 @@ class AdaptivePlan:
         N = self._N[pairs]
         return (n + 1) * N / np.maximum(N - n, 1) - n * N / (N - n + 1)
 
-    def _least_separated(self, theta, hess, meat) -> tuple[float, float, str, str]:
+    def _least_separated(self, theta, hess, meat, _choose=None) -> tuple[float, float, str, str]:
         n = len(self.systems)
         cov = np.linalg.inv(hess + np.ones((n, n)))
         sand = cov @ meat @ cov
@@ -249,7 +253,7 @@ class AdaptivePlan:
         return float(z[k]), need, self.systems[i[k]], self.systems[j[k]]
 
     def _select(self, fit, size: int) -> list[Comparison]:
-        theta, hess, _ = fit
+        theta, _, _, hess = fit
         n = len(self.systems)
         I, J = self._I, self._J
         # Any inverse that is exact on sum-zero vectors will do: rating differences are all we use.
