@@ -1,0 +1,114 @@
+"""``referee combine``: JSONL and run-store input, the stored ensemble judge, errors with file/line/field."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from _ensemble_helpers import external_verdicts, make_store, write_jsonl
+from referee.cli import main
+from referee.combine import combine, read_verdicts, read_verdicts_jsonl, store_ensemble
+from referee.errors import InputError
+from referee.store import VerdictStore
+
+
+def run(monkeypatch, *args):
+    monkeypatch.setattr(sys, "argv", ["referee", *map(str, args)])
+    try:
+        main()
+    except SystemExit as e:
+        return e.code
+    return 0
+
+
+def test_jsonl_orders_winner_labels_and_consistency(tmp_path):
+    f = write_jsonl(tmp_path / "v.jsonl", [
+        {"prompt_id": 1, "system_a": "x", "system_b": "y", "judge": "J", "outcome": 0.8, "verdict_id": "v1"},
+        {"prompt_id": 1, "system_a": "y", "system_b": "x", "judge": "J", "outcome": 0.6, "verdict_id": "v2"},
+        {"prompt_id": 1, "system_a": "y", "system_b": "x", "judge": "K", "winner": "a"},
+        {"prompt_id": 2, "system_a": "x", "system_b": "y", "judge": "K", "outcome": "tie"},
+    ])
+    t = read_verdicts_jsonl(f)
+    assert t.items == [("1", "x", "y"), ("2", "x", "y")] and t.judges == ["J", "K"]
+    assert t.x[0, 0] == pytest.approx(0.6)          # mean of 0.8 and 1 - 0.6
+    assert t.consistent[0, 0] == 0.0                # x won in one order, y in the other
+    assert t.x[0, 1] == 0.0 and t.x[1, 1] == 0.5 and np.isnan(t.x[1, 0])
+    assert t.verdict_ids[(0, 0)] == ["v1", "v2"] and t.verdict_ids[(0, 1)] == ["v.jsonl:3"]
+
+
+@pytest.mark.parametrize("row, field, line", [
+    ({"prompt_id": 1, "system_a": "x", "system_b": "y", "judge": "J", "outcome": 1.5}, "outcome", 2),
+    ({"prompt_id": 1, "system_a": "x", "system_b": "y", "judge": "J", "outcome": "maybe"}, "outcome", 2),
+    ({"prompt_id": 1, "system_a": "x", "system_b": "y", "outcome": 0.3}, "judge", 2),
+    ({"prompt_id": 1, "system_a": "x", "system_b": "x", "judge": "J", "outcome": 0.3}, "system_b", 2),
+    ({"prompt_id": 1, "system_a": "x", "system_b": "y", "judge": "J"}, "outcome", 2),
+])
+def test_bad_rows_name_file_line_field(tmp_path, row, field, line):
+    f = tmp_path / "v.jsonl"
+    f.write_text(json.dumps({"prompt_id": 0, "system_a": "x", "system_b": "y", "judge": "J", "outcome": 1}) + "\n"
+                 + json.dumps(row) + "\n")
+    with pytest.raises(InputError) as e:
+        read_verdicts_jsonl(f)
+    assert e.value.line == line and e.value.field == field and e.value.path == str(f)
+
+
+def test_not_json_and_empty(tmp_path):
+    f = tmp_path / "v.jsonl"
+    f.write_text("{not json\n")
+    with pytest.raises(InputError, match="not valid JSON") as e:
+        read_verdicts(f)
+    assert e.value.line == 1
+    f.write_text("\n")
+    with pytest.raises(InputError, match="no verdicts"):
+        read_verdicts(f)
+    with pytest.raises(InputError, match="no such file"):
+        read_verdicts(tmp_path / "missing.jsonl")
+
+
+def test_store_roundtrip_as_judge_of_its_own(tmp_path):
+    path = tmp_path / "run" / "verdicts.sqlite"
+    truth = make_store(path, n_prompts=25)
+    table = read_verdicts(path.parent)
+    assert len(table.items) == 75 and table.judges == ["j1", "j2", "j3", "j4"]
+    assert np.nanmean(table.consistent) == 1.0
+    ens = combine(table.x, table.judges)
+    jid = store_ensemble(path, table, ens)
+    jid2 = store_ensemble(path, table, ens)  # storing again replaces, not duplicates
+    assert jid == jid2 and jid.startswith("ens-")
+    with VerdictStore.open(path) as st:
+        spec = st.judges()[jid]
+        assert spec["members"] == ["j1", "j2", "j3", "j4"] and spec["mode"] == "pairwise"
+        vs = list(st.verdicts(judge_id=jid))
+        assert len(vs) == 75 and all(v.mode == "pairwise" and v.status == "ok" for v in vs)
+        assert all(len(v.detail["member_verdict_ids"]) == 8 for v in vs)   # 4 judges x 2 orders
+        outs = st.pairwise_outcomes(judge_id=jid)
+    assert len(outs) == 75
+    right = np.mean([(o.p_a > 0.5) == truth[(o.prompt_id, o.system_a, o.system_b)] for o in outs])
+    assert right > 0.9
+    # a second combine over the store leaves the stored ensemble out by default
+    assert read_verdicts(path).judges == ["j1", "j2", "j3", "j4"]
+
+
+def test_cli_combine_store_and_jsonl(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "run" / "verdicts.sqlite"
+    make_store(path, n_prompts=15)
+    assert run(monkeypatch, "combine", path.parent, "--summary") == 0
+    out = capsys.readouterr().out
+    assert "judges (estimated without labels)" in out and "stored as judge" in out and "4 kept" in out
+    rows = [json.loads(t) for t in (path.parent / "combined.jsonl").read_text().splitlines()]
+    assert len(rows) == 45 and all(0 < r["p_a"] < 1 and r["n_judges"] == 4 for r in rows)
+    assert run(monkeypatch, "combine", path, "--judges", "j1,j2", "-o", tmp_path / "two.jsonl", "--no-store") == 0
+    assert "two usable verifiers" in capsys.readouterr().out
+
+    f = tmp_path / "ext.jsonl"
+    _, labels, _ = external_verdicts(f, n_prompts=40)
+    assert run(monkeypatch, "combine", f, "--labels", labels, "--method", "triplet") == 0
+    out = capsys.readouterr().out
+    assert "majority vote" in out and "ensemble" in out
+    assert (tmp_path / "ext.combined.jsonl").exists()
+    assert run(monkeypatch, "combine", f, "--judges", "nobody") == 2
+    assert "no verdicts of judge" in capsys.readouterr().err
+    assert run(monkeypatch, "combine", f, "--method", "vote") == 2
