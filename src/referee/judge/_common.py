@@ -1,0 +1,45 @@
+"""Pieces shared by the judges beyond the logprob pairwise one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ._pairwise import TRUNCATION_MARKER, Answer
+
+
+@dataclass
+class ScoredAnswer(Answer):
+    """An :class:`Answer` with a score (pointwise judges, verifiers) and the generated token count."""
+
+    score: float | None = None
+    completion_tokens: int = 0
+
+
+def judge_id_for(prefix: str, spec: dict[str, Any]) -> str:
+    """A stable id: ``prefix-`` and 16 hex digits of the sha256 of the canonical spec JSON."""
+    return f"{prefix}-" + hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def fit_texts(backend: Any, frame_tokens: int, question: str, texts: list[str],
+              max_candidate_tokens: int) -> tuple[str, list[str], list[bool]]:
+    """Cut the question and the candidates so that all fit the backend's context with the frame.
+
+    Returns the question, the texts and the truncation flags (question first).
+    """
+    n_ctx = backend.context_size
+    question, q_cut = backend.truncate(question, max(64, n_ctx // 4), TRUNCATION_MARKER)
+    left = n_ctx - frame_tokens - backend.count_tokens(question)
+    budget = max(32, min(max_candidate_tokens, left // max(1, len(texts))))
+    out, cuts = [], [q_cut]
+    for t in texts:
+        t2, cut = backend.truncate(t, budget, TRUNCATION_MARKER)
+        out.append(t2)
+        cuts.append(cut)
+    return question, out, cuts
