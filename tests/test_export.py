@@ -1,0 +1,125 @@
+"""Preference data export (DPO, ranked, KTO; JSONL/Parquet/Dataset), filters, best-of-n selection."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+from _ensemble_helpers import external_verdicts, make_store
+from referee.cli import main
+from referee.export import (Filters, build_rows, dpo_rows, export_dataset, kto_rows, load_preferences, ranked_rows,
+                            select_rows, to_dataset, write_rows)
+
+PROMPTS = {"q": "Which is best?"}
+OUTPUTS = {("q", "x"): "X answer", ("q", "y"): "Y answer", ("q", "z"): "Z answer"}
+
+
+def rec(a, b, p, agreement=1.0, consistent=True, ids=("v",)):
+    return {"prompt_id": "q", "system_a": a, "system_b": b, "p_a": p, "agreement": agreement,
+            "consistent": consistent, "n_judges": 3, "verdict_ids": list(ids), "judge": "ens"}
+
+
+def test_dpo_rows_orient_and_filter():
+    recs = [rec("x", "y", 0.9, ids=["v1", "v2"]), rec("y", "z", 0.2), rec("x", "z", 0.5),
+            rec("x", "y", 0.7, agreement=2 / 3), rec("x", "z", 0.8, consistent=False), rec("z", "x", 0.55)]
+    rows, st = dpo_rows(recs, PROMPTS, OUTPUTS)
+    assert [(r["chosen"], r["rejected"]) for r in rows] == [("X answer", "Y answer"), ("Z answer", "Y answer"),
+                                                          ("Z answer", "X answer")]
+    assert rows[0]["prompt"] == "Which is best?" and rows[0]["verdict_ids"] == ["v1", "v2"]
+    assert rows[0]["p_chosen"] == 0.9 and rows[0]["margin"] == pytest.approx(0.8) and rows[1]["p_chosen"] == 0.8
+    assert st.excluded == {"margin": 1, "disagreement": 1, "position-inconsistent": 1} and st.kept == 3
+    rows, st = dpo_rows(recs, PROMPTS, OUTPUTS, Filters(min_margin=0.5, min_agreement=0.6, keep_inconsistent=True))
+    assert len(rows) == 5 - 1 - 1  # tie and the 0.55 pair (margin 0.1) left out
+    chat, _ = dpo_rows(recs[:1], PROMPTS, OUTPUTS, chat=True)
+    assert chat[0]["prompt"] == [{"role": "user", "content": "Which is best?"}]
+    assert chat[0]["chosen"] == [{"role": "assistant", "content": "X answer"}]
+
+
+def test_kto_and_ranked_rows():
+    recs = [rec("x", "y", 0.9), rec("y", "z", 0.8), rec("x", "z", 0.95)]
+    kto, st = kto_rows(recs, PROMPTS, OUTPUTS)
+    labels = {r["system"]: r["label"] for r in kto}
+    assert labels == {"x": True, "z": False} and st.excluded == {"kto-mixed": 1}  # y won once, lost once
+    ranked, _ = ranked_rows(recs, PROMPTS, OUTPUTS)
+    assert ranked[0]["systems"] == ["x", "y", "z"] and ranked[0]["completions"][0] == "X answer"
+    assert ranked[0]["scores"] == sorted(ranked[0]["scores"], reverse=True)
+    assert abs(sum(ranked[0]["p_best"]) - 1) < 1e-9
+    with pytest.raises(ValueError):
+        build_rows("sft", recs, PROMPTS, OUTPUTS)
+
+
+def test_missing_texts_are_counted_not_fatal():
+    rows, st = dpo_rows([rec("x", "w", 0.9)], PROMPTS, OUTPUTS)
+    assert rows == [] and st.excluded == {"no candidate text": 1}
+
+
+def test_select_rows_best_of_n():
+    recs = [rec("x", "y", 0.9), rec("y", "z", 0.8), rec("x", "z", 0.95)]
+    [r] = select_rows(recs, PROMPTS, OUTPUTS)
+    assert r["system"] == "x" and r["output"] == "X answer" and r["runner_up"] == "y" and 0.5 < r["p_best"] < 1
+
+
+def test_jsonl_and_parquet_roundtrip(tmp_path):
+    recs = [rec("x", "y", 0.9, ids=["a", "b"]), rec("y", "z", 0.2)]
+    rows, _ = dpo_rows(recs, PROMPTS, OUTPUTS)
+    j = write_rows(tmp_path / "d.jsonl", rows)
+    assert [json.loads(t) for t in j.read_text().splitlines()] == rows
+    p = write_rows(tmp_path / "d.parquet", rows)
+    assert pq.read_table(p).to_pylist() == rows
+    ds = to_dataset(rows)
+    assert ds.column_names[:3] == ["prompt", "chosen", "rejected"] and ds[0]["verdict_ids"] == ["a", "b"]
+
+
+def test_from_store_combines_and_filters(tmp_path):
+    store = tmp_path / "run" / "verdicts.sqlite"
+    bad = {("p0", "alpha", "beta"), ("p1", "alpha", "gamma")}
+    make_store(store, n_prompts=12, inconsistent=bad)
+    prefs = load_preferences(store.parent)
+    assert len(prefs.records) == 36 and prefs.prompts["p3"] == "Question number 3?"
+    rows, st = dpo_rows(prefs.records, prefs.prompts, prefs.outputs)
+    assert st.excluded["position-inconsistent"] >= 1 and st.kept + sum(st.excluded.values()) == 36
+    assert not {(r["prompt_id"], *sorted((r["chosen_system"], r["rejected_system"]))) for r in rows} & bad
+    assert all(r["agreement"] == 1.0 and r["consistent"] is not False for r in rows)
+    loose, _ = dpo_rows(prefs.records, prefs.prompts, prefs.outputs,
+                        Filters(min_agreement=0.0, keep_inconsistent=True))
+    assert len(loose) == 36
+    ds = export_dataset(store.parent, "kto")
+    assert set(ds.column_names) >= {"prompt", "completion", "label"}
+
+
+def run(monkeypatch, *args):
+    monkeypatch.setattr(sys, "argv", ["referee", *map(str, args)])
+    try:
+        main()
+    except SystemExit as e:
+        return e.code
+    return 0
+
+
+def test_cli_export_and_select(tmp_path, monkeypatch, capsys):
+    store = tmp_path / "run" / "verdicts.sqlite"
+    make_store(store, n_prompts=10)
+    assert run(monkeypatch, "combine", store.parent) == 0      # stores the ensemble judge
+    capsys.readouterr()
+    out = tmp_path / "dpo.parquet"
+    assert run(monkeypatch, "export", store.parent, "-o", out) == 0
+    assert "using the stored ensemble" in capsys.readouterr().out
+    t = pq.read_table(out).to_pylist()
+    assert t and {"prompt", "chosen", "rejected", "p_chosen", "margin", "agreement", "verdict_ids"} <= set(t[0])
+    assert all(len(r["verdict_ids"]) == 8 for r in t)          # 4 judges x 2 orders behind each pair
+    assert run(monkeypatch, "export", store.parent, "-o", tmp_path / "r.jsonl", "-f", "ranked",
+               "--keep-disagreeing") == 0
+    assert run(monkeypatch, "select", store.parent, "-o", tmp_path / "pick.jsonl") == 0
+    picks = [json.loads(x) for x in (tmp_path / "pick.jsonl").read_text().splitlines()]
+    assert len(picks) == 10 and all(p["n_candidates"] == 3 and "output" in p for p in picks)
+
+    f = tmp_path / "ext.jsonl"
+    _, _, cands = external_verdicts(f, n_prompts=10)
+    assert run(monkeypatch, "export", f, "-o", tmp_path / "x.jsonl") == 2
+    assert "--candidates" in capsys.readouterr().err
+    assert run(monkeypatch, "export", f, "--candidates", cands, "-o", tmp_path / "x.jsonl", "-f", "kto",
+               "--min-agreement", "0.7") == 0
+    assert run(monkeypatch, "export", f, "--candidates", cands, "-o", tmp_path / "x.jsonl", "-f", "sft") == 2
