@@ -115,15 +115,30 @@ def run_stats(verdicts: Sequence[Verdict], outcomes: Sequence[PairOutcome]) -> R
 
 
 def rate_outcomes(systems: list[str], outcomes: Sequence[PairOutcome], *, n_boot: int, seed: int,
-                  level: float) -> RatingTable:
-    """Bradley–Terry ratings with bootstrap intervals from combined pairwise outcomes."""
+                  level: float) -> tuple[RatingTable, list[str]]:
+    """Bradley–Terry ratings with prompt-clustered bootstrap intervals from combined outcomes.
+
+    Verdicts on one prompt are correlated (the same texts recur), so the bootstrap resamples
+    whole prompts. Systems left without a single usable verdict cannot be rated; they are
+    returned apart, not given a made-up rating.
+
+    Returns:
+        ``(table, unrated_systems)``.
+    """
     if not outcomes:
         raise RatingError("no usable verdicts to rate (every verdict was unparseable or an error)")
-    index = {s: i for i, s in enumerate(systems)}
+    seen = {s for o in outcomes for s in (o.system_a, o.system_b)}
+    rated = [s for s in systems if s in seen]
+    index = {s: i for i, s in enumerate(rated)}
+    prompt_index: dict[str, int] = {}
     a = np.fromiter((index[o.system_a] for o in outcomes), dtype=np.int64, count=len(outcomes))
     b = np.fromiter((index[o.system_b] for o in outcomes), dtype=np.int64, count=len(outcomes))
     p = np.fromiter((o.p_a for o in outcomes), dtype=np.float64, count=len(outcomes))
-    return rate_pairwise(systems, a, b, p, method="bt", ci="bootstrap", n_boot=n_boot, seed=seed, level=level)
+    cluster = np.fromiter((prompt_index.setdefault(o.prompt_id, len(prompt_index)) for o in outcomes),
+                          dtype=np.int64, count=len(outcomes))
+    table = rate_pairwise(rated, a, b, p, method="bt", ci="bootstrap", n_boot=n_boot, seed=seed, level=level,
+                          cluster=cluster if len(prompt_index) > 1 else None)
+    return table, [s for s in systems if s not in seen]
 
 
 def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
@@ -198,8 +213,8 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
                     results[c] = o.p_a if o.system_a == c.system_a else 1.0 - o.p_a
         outcomes = store.pairwise_outcomes(judge_id=judge.judge_id, verdict_ids=[v.verdict_id for v in verdicts])
         stats = run_stats(verdicts, outcomes)
-        table = rate_outcomes(cset.systems, outcomes, n_boot=options.n_boot, seed=options.seed,
-                              level=options.level)
+        table, unrated = rate_outcomes(cset.systems, outcomes, n_boot=options.n_boot, seed=options.seed,
+                                       level=options.level)
         rows = leaderboard_rows(table, stats)
         provenance.update({
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -213,8 +228,10 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
                                 "pairs": stats.pairs, "pairs_both_orders": stats.pairs_both_orders,
                                 "truncated_candidates": stats.truncated_candidates},
             "rating": {"method": "bradley-terry", "scale": "400*log10 odds + 1000 (mean 1000)",
-                       "ci": "bootstrap", "n_boot": options.n_boot, "level": options.level,
-                       "seed": options.seed, "ratings_sha256": _ratings_hash(rows)},
+                       "ci": "bootstrap over prompts" if table.clustered else "bootstrap",
+                       "n_boot": options.n_boot, "level": options.level, "seed": options.seed,
+                       "notes": list(table.notes), "unrated_systems": unrated,
+                       "ratings_sha256": _ratings_hash(rows)},
         })
         store.finish_run(run_id, provenance)
     finally:

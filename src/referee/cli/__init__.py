@@ -9,6 +9,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import RefereeError
 
@@ -24,7 +25,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except RefereeError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: verdicts so far are stored; run the same command to resume.")

@@ -78,6 +78,11 @@ def print_result(result: RankResult) -> None:
         f"position consistency {_pct(beh['position_consistency'])} over {beh['pairs_both_orders']} pairs; "
         f"first-shown wins {_pct(beh['first_position_rate'])}; "
         f"truncated candidates: {beh['truncated_candidates']}", highlight=False)
+    unrated = prov["rating"].get("unrated_systems") or []
+    if unrated:
+        console.print(f"[yellow]not rated[/] (no usable verdict): {', '.join(unrated)}", highlight=False)
+    for note in prov["rating"].get("notes") or []:
+        console.print(f"note: {note}", highlight=False)
     if result.stop_reason:
         console.print(f"plan: {result.stop_reason}", highlight=False)
     report = ", report.html" if (result.out_dir / "report.html").is_file() else ""
