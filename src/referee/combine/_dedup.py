@@ -9,6 +9,7 @@ from ._labelmodel import correlation_moments, triplet_loadings
 
 def screen_verifiers(v: np.ndarray, *, min_votes: int = 5, constant_rate: float = 0.98,
                      min_signal: float = 0.08, dup_corr: float = 0.95, dup_excess: float = 0.25, dup_min_corr: float = 0.5,
+                     min_items_estimate: int = 200,
                      min_overlap: int = 10) -> dict[int, str]:
     """Verifiers to drop, with the reason, as ``{column: reason}``.
 
@@ -20,6 +21,10 @@ def screen_verifiers(v: np.ndarray, *, min_votes: int = 5, constant_rate: float 
       than ``dup_excess``: correlated errors, the mark of a copy. Of the two, the one with the weaker
       estimated signal goes (then the one with fewer votes).
     - ``near chance``: its estimated correlation with the truth (triplets) is below ``min_signal``.
+
+    The two estimated criteria (excess correlation, near chance) need ``min_items_estimate`` items
+    voted on by the verifiers concerned: on fewer, triplet estimates are too noisy to drop anyone
+    (a correlation's standard error is about 1/sqrt(n)).
 
     Correlations, not raw agreement, so that a skewed class balance (one side usually wins) does
     not make independent verifiers look like copies.
@@ -36,7 +41,7 @@ def screen_verifiers(v: np.ndarray, *, min_votes: int = 5, constant_rate: float 
             drop[j] = f"constant (says {'a' if rate >= 0.5 else 'b'} {100 * max(rate, 1 - rate):.0f}% of the time)"
     live = [j for j in range(k) if j not in drop]
     sub = v[:, live]
-    r, _ = correlation_moments(sub, min_overlap=min_overlap)
+    r, nco = correlation_moments(sub, min_overlap=min_overlap)
     rho_all = triplet_loadings(sub, r=r) if len(live) >= 3 else np.full(len(live), np.nan)
     pairs = []
     for x in range(len(live)):
@@ -45,7 +50,7 @@ def screen_verifiers(v: np.ndarray, *, min_votes: int = 5, constant_rate: float 
                 continue
             excess = 0.0
             rx = ry = np.nan
-            if len(live) >= 4:
+            if len(live) >= 4 and nco[x, y] >= min_items_estimate:
                 rho = triplet_loadings(sub, r=r, exclude={x: {y}, y: {x}})
                 rx, ry = rho[x], rho[y]
                 if not (np.isnan(rx) or np.isnan(ry)):
@@ -65,7 +70,7 @@ def screen_verifiers(v: np.ndarray, *, min_votes: int = 5, constant_rate: float 
         idx = [live.index(j) for j in live2]
         rho = triplet_loadings(sub[:, idx], r=r[np.ix_(idx, idx)])
         for n_, j in enumerate(live2):
-            if not np.isnan(rho[n_]) and rho[n_] < min_signal:
+            if not np.isnan(rho[n_]) and rho[n_] < min_signal and nvotes[j] >= min_items_estimate:
                 drop[j] = f"near chance (estimated correlation with the truth {rho[n_]:.2f})"
     del rho_all
     return drop
