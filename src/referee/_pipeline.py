@@ -42,6 +42,8 @@ class RankOptions(BaseModel):
     level: float = 0.95
     n_ctx: int = 4096
     min_mass: float = 0.5
+    mode: str = "pairwise"
+    template: Path | None = None
     report: bool = Field(default=True, description="write the self-contained report.html into the run folder")
 
     def run_dir(self) -> Path:
@@ -172,7 +174,10 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
     except ValueError as e:
         raise InputError(str(e), field="--plan/--baseline/--budget") from None
     if judge is None:
-        judge = make_judge(options.judge, n_ctx=options.n_ctx, seed=options.seed, min_mass=options.min_mass)
+        judge = make_judge(options.judge, n_ctx=options.n_ctx, seed=options.seed, min_mass=options.min_mass,
+                           mode=options.mode, template=None if options.template is None else str(options.template))
+    if callable(getattr(judge, "bind", None)):  # replayed verdicts are looked up by the texts' systems
+        judge.bind(cset)
     out_dir = options.run_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     provenance: dict[str, Any] = {
@@ -195,7 +200,7 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
             on_start(progress)
         results: dict[Comparison, float] = {}
         verdicts: list[Verdict] = []
-        while True:
+        while judge.mode == "pairwise":
             batch = planner.next_batch(results)
             if not batch:
                 break
@@ -211,7 +216,12 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
                 o = outs.get((c.prompt_id, frozenset((c.system_a, c.system_b))))
                 if o is not None:
                     results[c] = o.p_a if o.system_a == c.system_a else 1.0 - o.p_a
-        outcomes = store.pairwise_outcomes(judge_id=judge.judge_id, verdict_ids=[v.verdict_id for v in verdicts])
+        if judge.mode != "pairwise":  # pointwise / listwise / verifier: every candidate, then pairs from scores
+            from .judge._modes import judge_by_mode
+            outcomes = judge_by_mode(cset, judge, store, verdicts, progress=progress, on_verdict=on_verdict,
+                                     seed=options.seed)
+        else:
+            outcomes = store.pairwise_outcomes(judge_id=judge.judge_id, verdict_ids=[v.verdict_id for v in verdicts])
         stats = run_stats(verdicts, outcomes)
         table, unrated = rate_outcomes(cset.systems, outcomes, n_boot=options.n_boot, seed=options.seed,
                                        level=options.level)

@@ -30,15 +30,18 @@ class JudgeProgress:
 
 
 def make_judge(spec: str = "qwen2.5-coder-1.5b", *, n_ctx: int = 4096, seed: int = 0,
-               min_mass: float = 0.5) -> PairwiseLogprobJudge:
-    """Build the pairwise judge named by ``spec``: a packaged model name or a GGUF path.
+               min_mass: float = 0.5, mode: str = "pairwise", template: str | None = None) -> PairwiseLogprobJudge:
+    """Build the judge named by ``spec``: a packaged model name or a GGUF path (llama.cpp),
+    ``openai:MODEL@URL``, ``replay:FILE``, ``verify:NAME``; ``mode`` and ``template`` pick the
+    judge kind (see :mod:`referee.judge._make`).
 
     Raises:
         ModelNotInstalledError: the model's package is missing (the message says what to install).
+        BackendError: the server is unreachable. InputError: a bad spec, mode or template.
     """
-    from ..backends import LlamaCppBackend
+    from ._make import build_judge
 
-    return PairwiseLogprobJudge(LlamaCppBackend(spec, n_ctx=n_ctx, seed=seed), min_mass=min_mass)
+    return build_judge(spec, n_ctx=n_ctx, seed=seed, min_mass=min_mass, mode=mode, template=template)
 
 
 def ordered_requests(comparisons: Iterable[Comparison], systems: list[str]) -> list[tuple[str, str, str]]:
