@@ -21,7 +21,12 @@ console = Console()
 def rank(
     candidates: list[Path] = typer.Argument(..., help="JSONL/CSV/JSON/Parquet file(s) or a folder of per-system files"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="run folder (default referee-runs/<name>/)"),
-    judge: str = typer.Option(DEFAULT_JUDGE_MODEL, help="qwen2.5-coder-1.5b, smollm2-135m, or a path to a GGUF file"),
+    judge: str = typer.Option(DEFAULT_JUDGE_MODEL, help="qwen2.5-coder-1.5b, smollm2-135m, a GGUF path, "
+                              "openai:MODEL@URL (key from $REFEREE_API_KEY/$OPENAI_API_KEY), replay:FILE.jsonl[#annotator] "
+                              "or verify:bleu|chrf|exact|regex:PAT|length:N|json-schema:FILE|python-tests|perplexity"),
+    mode: str = typer.Option("pairwise", help="pairwise, pairwise-generate, pointwise (rubric score + diagnoses), "
+                             "pyes (pointwise P(Yes)) or listwise"),
+    template: Optional[Path] = typer.Option(None, help="custom judge: a Jinja template file with a referee header"),
     plan: str = typer.Option("round-robin", help="round-robin, baseline, tournament or adaptive"),
     baseline: Optional[str] = typer.Option(None, help="the system every other is compared with (plan 'baseline')"),
     budget: Optional[int] = typer.Option(None, help="at most this many comparisons (each = 2 judge calls)"),
@@ -37,7 +42,7 @@ def rank(
         plan = "baseline"
     options = RankOptions(candidates=candidates, output=output, judge=judge, plan=plan, baseline=baseline,
                           budget=budget, until=until, allow_missing=allow_missing, seed=seed, n_boot=n_boot,
-                          n_ctx=n_ctx, report=report)
+                          n_ctx=n_ctx, report=report, mode=mode, template=template)
     columns = (TextColumn("[bold]judging[/]"), BarColumn(), MofNCompleteColumn(),
                TextColumn("cache hits {task.fields[hits]}"), TextColumn("{task.fields[speed]}"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
