@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from referee.combine import (best_of_n, combine, dawid_skene, majority_vote, normalize_outputs, pairwise_strengths,
+from referee.combine import (PlattCalibrator, best_of_n, combine, dawid_skene, majority_vote, normalize_outputs, pairwise_strengths,
                              to_votes, triplet_signal)
 from referee.combine._labelmodel import correlation_moments, triplet_loadings
 
@@ -167,3 +167,17 @@ def test_best_of_n():
     s, cov = pairwise_strengths(4, i, j, p)
     assert s[3] == 0 and cov[3, 3] == pytest.approx(4.0)  # never compared: the prior
     assert best_of_n(1, [], [], []).p_best.tolist() == [1.0]
+
+
+def test_platt_recalibration_recovers_overconfidence():
+    from referee.audit import ece
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 3, 4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-z / 3))).astype(float)
+    p = 1 / (1 + np.exp(-z))                      # three times too confident
+    cal = PlattCalibrator.fit(p, y)
+    assert abs(cal.a - 1 / 3) < 0.05 and abs(cal.b) < 0.1
+    assert ece(cal(p), y) < 0.03 < ece(p, y)
+    with pytest.raises(ValueError):
+        PlattCalibrator.fit(np.array([0.5]), np.array([1.0]))

@@ -109,6 +109,9 @@ def test_cli_combine_store_and_jsonl(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "majority vote" in out and "ensemble" in out
     assert (tmp_path / "ext.combined.jsonl").exists()
+    assert run(monkeypatch, "combine", f, "--labels", labels, "--calibrate", "-o", tmp_path / "cal.jsonl") == 0
+    assert "recalibrated with the labels" in capsys.readouterr().out
+    assert run(monkeypatch, "combine", f, "--calibrate") == 2
     assert run(monkeypatch, "combine", f, "--judges", "nobody") == 2
     assert "no verdicts of judge" in capsys.readouterr().err
     assert run(monkeypatch, "combine", f, "--method", "vote") == 2

@@ -41,6 +41,8 @@ def combine_cmd(
     no_dedup: bool = typer.Option(False, "--no-dedup", help="keep near-duplicate judges"),
     labels: Optional[Path] = typer.Option(None, "--labels", help="JSONL of prompt_id, system_a, system_b, label: "
                                                                   "used only to evaluate, never to fit"),
+    calibrate: bool = typer.Option(False, "--calibrate", help="explicitly use the --labels to recalibrate the "
+                                                              "combined probabilities (Platt scaling)"),
 ) -> None:
     """Combine several judges without labels: estimate each one's accuracy, drop duplicates and
     uninformative ones, write one calibrated P(a better) per (prompt, system_a, system_b)."""
@@ -53,6 +55,23 @@ def combine_cmd(
         ens = combine(table.x, table.judges, method=method, tie_band=tie_band, dedup=not no_dedup)
     except ValueError as e:
         raise InputError(str(e), field="--method") from None
+    y = None
+    if labels is not None:
+        from ..audit import align_labels, read_labels
+
+        y = align_labels(table.items, read_labels(labels))
+    raw_p = ens.p.copy()
+    if calibrate:
+        from ..combine import PlattCalibrator
+
+        if y is None:
+            raise InputError("--calibrate needs --labels", field="--calibrate")
+        try:
+            cal = PlattCalibrator.fit(ens.p, y)
+        except ValueError as e:
+            raise InputError(str(e), path=labels) from None
+        ens.p = np.clip(cal(ens.p), 1e-6, 1 - 1e-6)
+        ens.notes.append(f"recalibrated with the labels (Platt: a={cal.a:.3f}, b={cal.b:.3f})")
     from_store = is_store(verdicts)
     jid = None
     if from_store and store:
@@ -76,18 +95,22 @@ def combine_cmd(
             t.add_row(m.name, "yes" if m.kept else "no", _f(m.coverage, True), _f(m.rate_a, True), _f(m.accuracy),
                       _f(m.sensitivity), _f(m.specificity), f"{m.weight:.2f}", _f(m.agreement, True), m.reason)
         console.print(t)
-    if labels is not None:
-        from ..audit import accuracy, align_labels, read_labels
+    if y is not None:
+        from ..audit import accuracy, ece
 
-        y = align_labels(table.items, read_labels(labels))
         n = int((~np.isnan(y)).sum())
-        t = Table(title=f"accuracy on the labels ({n} labelled items, a tie counts half; labels not used to fit)")
+        how = "used to recalibrate only" if calibrate else "not used to fit"
+        t = Table(title=f"accuracy on the labels ({n} labelled items, a tie counts half; labels {how})")
         t.add_column("verdicts")
         t.add_column("accuracy", justify="right")
-        t.add_row("ensemble", _f(accuracy(ens.p, y), True))
-        t.add_row("majority vote", _f(accuracy(majority_vote(table.x, tie_band), y), True))
+        t.add_column("ECE", justify="right")
+        t.add_row("ensemble", _f(accuracy(raw_p, y), True), _f(ece(raw_p, y)))
+        if calibrate:
+            t.add_row("ensemble, recalibrated (in-sample)", _f(accuracy(ens.p, y), True), _f(ece(ens.p, y)))
+        mv = majority_vote(table.x, tie_band)
+        t.add_row("majority vote", _f(accuracy(mv, y), True), _f(ece(mv, y)))
         for j, name in enumerate(table.judges):
-            t.add_row(name, _f(accuracy(table.x[:, j], y), True))
+            t.add_row(name, _f(accuracy(table.x[:, j], y), True), _f(ece(table.x[:, j], y)))
         console.print(t)
     if jid:
         console.print(f"stored as judge {jid} in {store_path(verdicts)}", highlight=False)

@@ -7,6 +7,7 @@ candidate among n from pairwise probabilities. Reading and writing verdict files
 :mod:`referee.combine._io` (re-exported here: :func:`read_verdicts`, :func:`store_ensemble`, ...).
 """
 
+from ._calibrate import PlattCalibrator
 from ._bestof import BestOfN, best_of_n, pairwise_strengths
 from ._ensemble import METHODS, Ensemble, Member, combine, majority_vote
 from ._labelmodel import dawid_skene, triplet_signal
@@ -14,7 +15,7 @@ from ._normalize import normalize_outputs, to_votes
 from ._io import (VerdictTable, combined_rows, ensemble_id, read_verdicts, read_verdicts_jsonl, read_verdicts_store,
                   store_ensemble, write_jsonl)
 
-__all__ = ["BestOfN", "Ensemble", "METHODS", "Member", "best_of_n", "combine", "dawid_skene", "majority_vote",
+__all__ = ["BestOfN", "PlattCalibrator", "Ensemble", "METHODS", "Member", "best_of_n", "combine", "dawid_skene", "majority_vote",
            "normalize_outputs", "pairwise_strengths", "to_votes", "triplet_signal",
            "VerdictTable", "combined_rows", "ensemble_id", "read_verdicts", "read_verdicts_jsonl", "read_verdicts_store",
            "store_ensemble", "write_jsonl"]
