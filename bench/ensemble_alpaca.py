@@ -40,7 +40,7 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from referee.audit import accuracy  # noqa: E402
+from referee.audit import accuracy, ece  # noqa: E402
 from referee.combine import combine, majority_vote, normalize_outputs  # noqa: E402
 
 BASELINE = "gpt4_1106_preview"
@@ -132,24 +132,29 @@ def held_out(title, items, ann, instr, outputs, reference, members):
     ens = combine(x, names)
     secs = time.perf_counter() - t0
     tri = combine(x, names, method="triplet")
+    wide = combine(x, names, tie_band=0.2)
     single = {n: accuracy(x[:, j], y) for j, n in enumerate(names)}
     best_name = max(single, key=single.get)
-    rows = {"ensemble (Dawid-Skene)": accuracy(ens.p, y), "ensemble (triplet)": accuracy(tri.p, y),
-            "majority vote (all verifiers)": accuracy(majority_vote(x), y),
-            f"best single: {best_name}": single[best_name]}
+    best_col = x[:, names.index(best_name)]
+    mv = majority_vote(x)
+    rows = {"ensemble (Dawid-Skene)": (accuracy(ens.p, y), ece(ens.p, y)),
+            "ensemble (triplet)": (accuracy(tri.p, y), ece(tri.p, y)),
+            "majority vote (all verifiers)": (accuracy(mv, y), ece(mv, y)),
+            f"best single: {best_name}": (single[best_name], ece(best_col, y)),
+            "[sensitivity] ensemble, --tie-band 0.2": (accuracy(wide.p, y), ece(wide.p, y))}
     print(f"\n## {title}\n{len(items)} items, reference {reference} (never shown to the label model); "
           f"fit {secs:.2f} s")
-    print(f"{'verdicts':<44} {'accuracy vs reference':>22}")
-    for k, v in rows.items():
-        print(f"{k:<44} {100 * v:>21.1f}%")
-    print(f"\n{'member':<30} {'kept':>5} {'est. acc':>9} {'true acc':>9} {'says a':>7}  reason")
+    print(f"{'verdicts':<44} {'accuracy vs reference':>22} {'ECE':>7}")
+    for k, (v, c) in rows.items():
+        print(f"{k:<44} {100 * v:>21.1f}% {c:>7.3f}")
+    print(f"\n{'member':<30} {'kept':>5} {'est. acc':>9} {'vs ref':>9} {'says a':>7}  reason")
     for m, (n, acc) in zip(ens.members, single.items()):
         est = "–" if m.accuracy is None else f"{m.accuracy:.3f}"
         print(f"{m.name:<30} {'yes' if m.kept else 'no':>5} {est:>9} {acc:>9.3f} "
               f"{'–' if m.rate_a is None else f'{100 * m.rate_a:.0f}%':>7}  {m.reason}")
-    return {"ensemble": rows["ensemble (Dawid-Skene)"], "triplet": rows["ensemble (triplet)"],
-            "majority": rows["majority vote (all verifiers)"], "best_single": single[best_name],
-            "best_single_name": best_name}
+    return {"ensemble": rows["ensemble (Dawid-Skene)"][0], "triplet": rows["ensemble (triplet)"][0],
+            "majority": rows["majority vote (all verifiers)"][0], "best_single": single[best_name],
+            "best_single_name": best_name, "ensemble_tie_band_0.2": rows["[sensitivity] ensemble, --tie-band 0.2"][0]}
 
 
 def arena_check(ann, elo, instr, outputs):
