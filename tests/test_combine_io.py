@@ -115,3 +115,31 @@ def test_cli_combine_store_and_jsonl(tmp_path, monkeypatch, capsys):
     assert run(monkeypatch, "combine", f, "--judges", "nobody") == 2
     assert "no verdicts of judge" in capsys.readouterr().err
     assert run(monkeypatch, "combine", f, "--method", "vote") == 2
+
+
+def test_pointwise_scores_and_binary_checks_become_pairs(tmp_path):
+    rows = [
+        {"prompt_id": "q", "system_a": "x", "system_b": "y", "judge": "pair", "outcome": 0.9},
+        {"prompt_id": "q", "system": "x", "judge": "rm", "score": 7.0},
+        {"prompt_id": "q", "system": "y", "judge": "rm", "score": 3.0},
+        {"prompt_id": "q", "system": "z", "judge": "rm", "score": 5.0},
+        {"prompt_id": "q", "system": "x", "judge": "tests", "passed": False},
+        {"prompt_id": "q", "system": "y", "judge": "tests", "passed": True},
+        {"prompt_id": "q", "system": "z", "judge": "tests", "passed": False},
+    ]
+    t = read_verdicts_jsonl(write_jsonl(tmp_path / "v.jsonl", rows))
+    idx = t.index()
+    xy, xz, yz = idx[("q", "x", "y")], idx[("q", "x", "z")], idx[("q", "y", "z")]
+    rm, tests = t.judges.index("rm"), t.judges.index("tests")
+    # rm differences 4, 2, -2 (median |d| = 2): sigmoid(2), sigmoid(1), sigmoid(-1)
+    assert t.x[xy, rm] == pytest.approx(1 / (1 + np.exp(-2)))
+    assert t.x[xz, rm] == pytest.approx(1 / (1 + np.exp(-1)))
+    assert t.x[yz, rm] == pytest.approx(1 / (1 + np.exp(1)))
+    assert (t.x[xy, tests], t.x[xz, tests], t.x[yz, tests]) == (0.0, 0.5, 1.0)
+    assert sorted(t.verdict_ids[(xy, rm)]) == ["v.jsonl:2", "v.jsonl:3"]
+    bad = write_jsonl(tmp_path / "b.jsonl", [rows[1], {"prompt_id": "q", "system": "y", "judge": "rm", "passed": True}])
+    with pytest.raises(InputError, match="one kind a judge") as e:
+        read_verdicts_jsonl(bad)
+    assert e.value.line == 2
+    with pytest.raises(InputError, match="needs a numeric 'score'"):
+        read_verdicts_jsonl(write_jsonl(tmp_path / "c.jsonl", [{"prompt_id": "q", "system": "x", "judge": "j"}]))

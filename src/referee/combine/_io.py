@@ -134,21 +134,58 @@ def _jsonl_records(path: Path):
 
 
 def read_verdicts_jsonl(path: str | Path) -> VerdictTable:
-    """External verdicts: one JSON object a line with ``prompt_id, system_a, system_b, judge`` and
-    ``outcome`` (P(system_a better) in [0, 1], or ``a``/``b``/``tie``; ``winner`` is accepted too).
+    """External verdicts, one JSON object a line, of three kinds (a judge uses one kind):
 
-    Optional: ``verdict_id`` (default ``FILE:LINE``) and ``consistent`` (the judge's own
-    position-consistency flag). The same judge on the same pair in both orders is averaged, and its
-    position consistency computed, as for stored verdicts.
+    - pairwise: ``prompt_id, system_a, system_b, judge, outcome`` (P(system_a better) in [0, 1], or
+      ``a``/``b``/``tie``; ``winner`` is accepted too);
+    - pointwise score: ``prompt_id, system, judge, score`` (any scale; higher is better);
+    - binary check: ``prompt_id, system, judge, passed`` (true/false).
+
+    Optional: ``verdict_id`` (default ``FILE:LINE``) and, for pairwise rows, ``consistent`` (the
+    judge's own position-consistency flag). The same pairwise judge on the same pair in both orders
+    is averaged and its position consistency computed, as for stored verdicts. Pointwise and binary
+    verdicts become one pairwise verdict per pair of systems a judge scored on a prompt: a check
+    gives 1, 0.5 or 0; a score difference is divided by that judge's median absolute difference and
+    squashed with a logistic (so judges on 1-10, 0-1 or logit scales weigh alike).
     """
     path = Path(path)
     if not path.is_file():
         raise InputError("no such file", path=path)
     b = _Builder()
+    point: dict[str, dict[str, dict[str, tuple[float, str]]]] = {}  # judge -> prompt -> system -> (value, id)
+    kind_of: dict[str, tuple[str, int]] = {}
     for line, rec in _jsonl_records(path):
-        for f in ("prompt_id", "system_a", "system_b", "judge"):
+        pointwise = "system" in rec and "system_a" not in rec
+        need = ("prompt_id", "system", "judge") if pointwise else ("prompt_id", "system_a", "system_b", "judge")
+        for f in need:
             if rec.get(f) is None or rec.get(f) == "":
                 raise InputError(f"missing {f}", path=path, line=line, field=f)
+        judge = str(rec["judge"])
+        vid = str(rec.get("verdict_id") or f"{path.name}:{line}")
+        if pointwise:
+            if isinstance(rec.get("passed"), bool):
+                kind, val = "binary", float(rec["passed"])
+            elif rec.get("score") is not None and not isinstance(rec.get("score"), bool):
+                try:
+                    val = float(rec["score"])
+                except (TypeError, ValueError):
+                    raise InputError(f"score {rec['score']!r} is not a number", path=path, line=line,
+                                     field="score") from None
+                if not math.isfinite(val):
+                    raise InputError("score must be finite", path=path, line=line, field="score")
+                kind = "score"
+            else:
+                raise InputError("a pointwise verdict needs a numeric 'score' or a true/false 'passed'", path=path,
+                                 line=line, field="score")
+        else:
+            kind = "pairwise"
+        first = kind_of.setdefault(judge, (kind, line))
+        if first[0] != kind:
+            raise InputError(f"judge {judge!r} gave {first[0]} verdicts (line {first[1]}) and now a {kind} one; "
+                             f"one kind a judge", path=path, line=line, field="judge")
+        if pointwise:
+            point.setdefault(judge, {}).setdefault(str(rec["prompt_id"]), {})[str(rec["system"])] = (val, vid)
+            continue
         a, s_b = str(rec["system_a"]), str(rec["system_b"])
         if a == s_b:
             raise InputError(f"compares {a!r} with itself", path=path, line=line, field="system_b")
@@ -157,10 +194,27 @@ def read_verdicts_jsonl(path: str | Path) -> VerdictTable:
         if cons is not None and not isinstance(cons, bool):
             raise InputError(f"consistent must be true, false or null, got {cons!r}", path=path, line=line,
                              field="consistent")
-        b.add(str(rec["judge"]), str(rec["prompt_id"]), a, s_b, p, str(rec.get("verdict_id") or f"{path.name}:{line}"),
-              consistent=cons)
+        b.add(judge, str(rec["prompt_id"]), a, s_b, p, vid, consistent=cons)
+    for judge, prompts in point.items():
+        binary = kind_of[judge][0] == "binary"
+        diffs = [abs(va[0] - vb[0]) for sc in prompts.values() for x, va in sc.items() for y, vb in sc.items()
+                 if x < y and va[0] != vb[0]]
+        scale = float(np.median(diffs)) if diffs else 1.0
+        for pid, sc in prompts.items():
+            systems = list(sc)
+            for i in range(len(systems)):
+                for j in range(i + 1, len(systems)):
+                    x, y = systems[i], systems[j]
+                    item = b.items.get((pid, frozenset((x, y))))
+                    if item is not None and item[1] == y:
+                        x, y = y, x
+                    d = sc[x][0] - sc[y][0]
+                    p = (0.5 + 0.5 * float(np.sign(d))) if binary else 1.0 / (1.0 + math.exp(-d / scale))
+                    b.add(judge, pid, x, y, p, sc[x][1])
+                    key = (b.items[(pid, frozenset((x, y)))], judge)
+                    b.cells[key]["ids"].append(sc[y][1])
     if not b.items:
-        raise InputError("holds no verdicts", path=path)
+        raise InputError("holds no verdicts (a pointwise judge needs two systems on a prompt)", path=path)
     return b.build(str(path))
 
 
