@@ -143,3 +143,18 @@ def test_pointwise_scores_and_binary_checks_become_pairs(tmp_path):
     assert e.value.line == 2
     with pytest.raises(InputError, match="needs a numeric 'score'"):
         read_verdicts_jsonl(write_jsonl(tmp_path / "c.jsonl", [{"prompt_id": "q", "system": "x", "judge": "j"}]))
+
+
+def test_ensemble_outcomes_feed_the_rating(tmp_path):
+    from referee.combine import ensemble_outcomes
+    from referee.rate import rate_pairwise
+
+    path = tmp_path / "verdicts.sqlite"
+    make_store(path, n_prompts=30)
+    outs, ens = ensemble_outcomes(path, ["j1", "j2", "j3", "j4"])
+    assert len(outs) == 90 and all(o.judge_id.startswith("ens-") for o in outs)
+    ix = {"alpha": 0, "beta": 1, "gamma": 2}
+    table = rate_pairwise(list(ix), [ix[o.system_a] for o in outs], [ix[o.system_b] for o in outs],
+                          [o.p_a for o in outs], ci="none")
+    rec = sorted(table.to_records(), key=lambda r: -r["rating"])
+    assert [r["system"] for r in rec] == ["alpha", "beta", "gamma"]
