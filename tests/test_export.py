@@ -123,3 +123,17 @@ def test_cli_export_and_select(tmp_path, monkeypatch, capsys):
     assert run(monkeypatch, "export", f, "--candidates", cands, "-o", tmp_path / "x.jsonl", "-f", "kto",
                "--min-agreement", "0.7") == 0
     assert run(monkeypatch, "export", f, "--candidates", cands, "-o", tmp_path / "x.jsonl", "-f", "sft") == 2
+
+
+def test_bad_combined_file_names_line_and_field(tmp_path):
+    from referee.errors import InputError
+
+    f = tmp_path / "c.jsonl"
+    good = {"prompt_id": "q", "system_a": "x", "system_b": "y", "p_a": 0.8, "members": {"j": 0.8}}
+    f.write_text(json.dumps(good) + "\n" + json.dumps(dict(good, p_a=1.7)) + "\n")
+    with pytest.raises(InputError) as e:
+        load_preferences(f)
+    assert e.value.line == 2 and e.value.field == "p_a"
+    f.write_text(json.dumps(good) + "\n{oops\n")
+    with pytest.raises(InputError, match="not valid JSON"):
+        load_preferences(f)

@@ -104,11 +104,21 @@ def load_preferences(path: str | Path, *, judges: list[str] | None = None, candi
         if path.is_dir():
             raise InputError("is a folder without verdicts.sqlite", path=path)
         if _is_combined_jsonl(path):
-            records = [json.loads(t) for t in open(path, encoding="utf-8") if t.strip()]
-            for line, r in enumerate(records, 1):
+            from ..combine._io import _jsonl_records
+
+            records = []
+            for line, r in _jsonl_records(path):
                 for f in ("prompt_id", "system_a", "system_b", "p_a"):
                     if r.get(f) is None:
                         raise InputError(f"missing {f}", path=path, line=line, field=f)
+                try:
+                    p = float(r["p_a"])
+                except (TypeError, ValueError):
+                    p = float("nan")
+                if not 0.0 <= p <= 1.0:
+                    raise InputError(f"p_a {r['p_a']!r} is not a probability", path=path, line=line, field="p_a")
+                r["prompt_id"], r["system_a"], r["system_b"] = str(r["prompt_id"]), str(r["system_a"]), str(r["system_b"])
+                records.append(r)
             jid = str(records[0].get("judge", "")) if records else ""
         else:
             table = read_verdicts(path, judges)
