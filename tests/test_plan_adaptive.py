@@ -5,11 +5,12 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from referee.plan import AdaptivePlan
-from referee.simulate import SimulatedJudge, fit_strengths, run_plan
+from referee.simulate import SimulatedJudge, fit_strengths, reference_strengths, run_plan
 
 
 def judge_for(n_systems: int, n_prompts: int, gap: float, seed: int, **kw) -> SimulatedJudge:
@@ -62,14 +63,15 @@ def test_same_seed_same_plan_and_seed_matters():
     assert runs[0] == runs[1] and runs[0] != runs[2]
 
 
-def test_separated_stops_early_with_the_right_order():
-    judge = judge_for(6, 200, 1.5, 2, noise=0.3)
-    plan = AdaptivePlan(judge.answered, budget=3000, until="separated", seed=0)
+@pytest.mark.parametrize("finite", [True, False])
+def test_separated_stops_early_with_full_round_robins_order(finite):
+    judge = judge_for(6, 200, 1.0, 2, noise=1.0, position_bias=0.5)
+    plan = AdaptivePlan(judge.answered, budget=3000, until="separated", seed=0, finite=finite)
     results, issued = run_plan(plan, judge)
     assert plan.stop_reason.startswith("rank order settled at 95%")
-    assert len(issued) < 3000
+    assert len(issued) < 0.5 * 3000
     order = np.argsort(-fit_strengths(results, judge.systems))
-    assert list(order) == list(range(6))
+    assert list(order) == list(np.argsort(-reference_strengths(judge)))
 
 
 def test_spends_on_close_pairs():
