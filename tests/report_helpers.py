@@ -94,7 +94,7 @@ def make_run(out: Path, *, vary_length: bool = True, n_prompts: int = 8, plan: s
                                       "truncated": [False, False]}, raw="{}"))
         outcomes = store.pairwise_outcomes(judge_id=JUDGE_ID)
     stats = run_stats(verdicts, outcomes)
-    table = rate_outcomes(systems, outcomes, n_boot=50, seed=0, level=0.95)
+    table, _ = rate_outcomes(systems, outcomes, n_boot=50, seed=0, level=0.95)
     rows = leaderboard_rows(table, stats)
     provenance = {
         "referee_version": "test", "started_at": "2026-01-01T00:00:00+00:00",

@@ -214,6 +214,22 @@ def _style_fit(systems, outcomes, a, b, p, texts, level):
     return fit, ""
 
 
+def _judge_outcomes(store: VerdictStore, verdicts: list[Verdict], judge_id: str | None) -> list[PairOutcome]:
+    """Pairwise outcomes of one judge: its pairwise verdicts (orders combined) and, for pointwise and
+    listwise judges, the pairs their scores or rankings imply (as ``referee rank`` rates them)."""
+    if judge_id is None:
+        return []
+    outs = store.pairwise_outcomes(judge_id=judge_id)
+    mine = [v for v in verdicts if v.judge_id == judge_id and v.mode != "pairwise"]
+    if mine:
+        try:
+            from ..judge._modes import listwise_outcomes, pointwise_outcomes
+        except ImportError:  # pragma: no cover
+            return outs
+        outs = outs + pointwise_outcomes(mine) + listwise_outcomes(mine)
+    return outs
+
+
 def _judge_label(spec: dict[str, Any]) -> str:
     be = spec.get("backend") or {}
     return str(be.get("model_name") or be.get("model") or spec.get("name") or "judge")
@@ -230,12 +246,13 @@ def _oriented(outcomes: list[PairOutcome]) -> dict[tuple[str, str, str], float]:
     return out
 
 
-def _judges_section(store: VerdictStore, judges: dict[str, dict[str, Any]], main_id: str | None):
+def _judges_section(store: VerdictStore, verdicts: list[Verdict], judges: dict[str, dict[str, Any]],
+                    main_id: str | None):
     """Agreement between judges (share of pairs where they pick the same winner) and, with
     three or more, the label-free accuracies of an ensemble of them."""
     by_judge = {}
     for jid in judges:
-        got = store.pairwise_outcomes(judge_id=jid)
+        got = _judge_outcomes(store, verdicts, jid)
         if got:
             by_judge[jid] = _oriented(got)
     ids = sorted(by_judge, key=lambda j: (j != main_id, j))
@@ -339,7 +356,7 @@ def _critique(v: Verdict) -> str | None:
 
 
 def _explorer(store: VerdictStore, verdicts: list[Verdict], judges: dict[str, dict[str, Any]],
-              main_id: str | None, systems_order: list[str]) -> list[dict[str, Any]]:
+              main_id: str | None, systems_order: list[str], outcomes: list[PairOutcome]) -> list[dict[str, Any]]:
     prompts = store.prompts()
     cands = store.candidates()
     by_prompt: dict[str, list[Verdict]] = defaultdict(list)
@@ -350,6 +367,10 @@ def _explorer(store: VerdictStore, verdicts: list[Verdict], judges: dict[str, di
     for (pid, system), c in cands.items():
         cand_by_prompt[pid].append((system, c))
     pids = list(prompts) + [pid for pid in by_prompt if pid not in prompts]
+    prompt_wins: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for o in outcomes:
+        prompt_wins[o.prompt_id][o.system_a].append(o.p_a)
+        prompt_wins[o.prompt_id][o.system_b].append(1.0 - o.p_a)
     out = []
     multi_judge = len({v.judge_id for v in verdicts}) > 1
     for pid in pids:
@@ -372,7 +393,6 @@ def _explorer(store: VerdictStore, verdicts: list[Verdict], judges: dict[str, di
             else:
                 others.append(v)
         pair_rows = []
-        wins: dict[str, list[float]] = defaultdict(list)
         n_inconsistent = n_bad = 0
         for (jid, _), group in pairs.items():
             a, b = group[0].systems
@@ -388,9 +408,6 @@ def _explorer(store: VerdictStore, verdicts: list[Verdict], judges: dict[str, di
             n_inconsistent += consistent is False
             bad = [v for v in group if v.status != "ok"]
             n_bad += len(bad)
-            if p_a is not None and jid == main_id:
-                wins[a].append(p_a)
-                wins[b].append(1 - p_a)
             pair_rows.append({
                 "a": a, "b": b, "judge": _judge_label(judges.get(jid, {})) if multi_judge else None,
                 "p_a": p_a, "consistent": consistent,
@@ -399,7 +416,8 @@ def _explorer(store: VerdictStore, verdicts: list[Verdict], judges: dict[str, di
                 "critiques": [c for c in (_critique(v) for v in group) if c],
             })
         pair_rows.sort(key=lambda r: (rank_of.get(r["a"], 1e9), rank_of.get(r["b"], 1e9)))
-        ranking = sorted(((s, sum(w) / len(w)) for s, w in wins.items()), key=lambda t: -t[1])
+        n_bad += sum(v.status != "ok" for v in others)
+        ranking = sorted(((s, sum(w) / len(w)) for s, w in prompt_wins[pid].items()), key=lambda t: -t[1])
         cl = sorted(cand_by_prompt.get(pid, []), key=lambda t: rank_of.get(t[0], 1e9))
         p = prompts.get(pid, {"text": "", "reference": None})
         category = ""
@@ -416,14 +434,22 @@ def _explorer(store: VerdictStore, verdicts: list[Verdict], judges: dict[str, di
             "pairs": pair_rows,
             "others": [_order_row(v) | {"critique": _critique(v), "systems": v.systems, "mode": v.mode,
                                         "score": v.score, "judge": _judge_label(judges.get(v.judge_id, {})),
+                                        "ranking": _ranking(v),
                                         "diagnoses": [f"{_diagnosis_note(d)} — “{d.get('span') or d.get('quote') or ''}”"
                                                       for d in (v.detail or {}).get("diagnoses") or []
                                                       if isinstance(d, dict)]}
                        for v in others],
-            "best": ranking[0][0] if ranking else None,
+            "best": ranking[0][0] if len(ranking) > 1 and ranking[0][1] > ranking[1][1] else None,
             "n_verdicts": len(vs), "n_inconsistent": n_inconsistent, "n_bad": n_bad,
         })
     return out
+
+
+def _ranking(v: Verdict) -> list[str] | None:
+    order = (v.detail or {}).get("ranking")
+    if not isinstance(order, list) or not all(isinstance(i, int) and 0 <= i < len(v.systems) for i in order):
+        return None
+    return [v.systems[i] for i in order]
 
 
 def _mean(xs: list[float]) -> float | None:
@@ -580,7 +606,7 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
         spec = {**judges.get(main_id, {}), **(prov.get("judge") or {})}
         verdicts = list(store.verdicts())
         order = {v.verdict_id: i for i, v in enumerate(verdicts)}
-        outcomes = store.pairwise_outcomes(judge_id=main_id) if main_id else []
+        outcomes = _judge_outcomes(store, verdicts, main_id)
         texts = {k: c["output"] for k, c in store.candidates().items()}
         rating_info = prov.get("rating") or {}
         level = float(rating_info.get("level") or 0.95)
@@ -650,8 +676,8 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
             settle = _settling(rated, keep, order, level)
             if settle:
                 plots["settling"] = settle
-        multi = _judges_section(store, judges, main_id)
-        prompts = _explorer(store, verdicts, judges, main_id, ranked)
+        multi = _judges_section(store, verdicts, judges, main_id)
+        prompts = _explorer(store, verdicts, judges, main_id, ranked, outcomes)
     categories = sorted({p["category"] for p in prompts if p["category"]})
     plots = {k: v for k, v in plots.items() if v is not None}
     return {
