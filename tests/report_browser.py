@@ -51,6 +51,10 @@ class Browser:
         self.driver.execute_cdp_cmd("Network.enable", {})
 
     def open(self, path: Path) -> None:
+        """Load ``path``; the logs read afterwards cover this page only (the start page's are dropped)."""
+        self.driver.get("about:blank")
+        self.driver.get_log("browser")
+        self.driver.get_log("performance")
         self.driver.get(Path(path).resolve().as_uri())
 
     def console(self) -> list[dict]:
