@@ -1,0 +1,172 @@
+"""The OpenAI-compatible HTTP backend against a real llama-cpp-python server (SmolLM2), a
+fault-injecting proxy in front of it, and a canned responder for the client's own mechanics.
+
+SmolLM2 picks by position: nothing here asserts which answer is better.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from referee import RankOptions, rank
+from referee.backends import OpenAIBackend, ServerUnreachableError
+from referee.backends._openai import parse_openai_spec
+from referee.errors import BackendError
+from referee.judge import GeneratePairwiseJudge, PairwiseLogprobJudge, RubricJudge, make_judge
+
+from _http_helpers import CannedServer, FaultProxy, LlamaServer, free_port
+from conftest import EXAMPLE, referee_cmd, write_jsonl
+
+SECRET = "sk-referee-test-5ecr3t-0123456789"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    pytest.importorskip("llama_cpp.server")
+    from referee.backends import resolve_model
+
+    path = resolve_model("smollm2-135m")[0]
+    srv = LlamaServer(path, n_ctx=2048, n_threads=2, log=tmp_path_factory.mktemp("srv") / "server.log")
+    try:
+        srv.wait_ready(timeout=120)
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def proxy(server):
+    p = FaultProxy(server.url)
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def canned():
+    c = CannedServer()
+    yield c
+    c.stop()
+
+
+def test_spec_parsing():
+    assert parse_openai_spec("openai:gpt-4o@https://api.example.com/v1") == ("gpt-4o", "https://api.example.com/v1")
+    assert parse_openai_spec("openai:org@m@http://h:8000") == ("org@m", "http://h:8000/v1")
+    with pytest.raises(BackendError):
+        parse_openai_spec("openai:no-url")
+
+
+def test_logprob_pairwise_verdict_from_the_real_server(server):
+    judge = make_judge(f"openai:smol@{server.url}", min_mass=0.05, n_ctx=2048)
+    assert isinstance(judge, PairwiseLogprobJudge)  # the server returns top_logprobs
+    assert judge.spec["backend"]["backend"] == "openai-http"
+    ans = judge.judge("What is 2+2?", "4", "5")
+    assert ans.status in ("ok", "unparseable"), ans.error
+    pa, pb = ans.detail["p_letters"]["A"], ans.detail["p_letters"]["B"]
+    assert 0 <= pa + pb <= 1 + 1e-6
+    if ans.status == "ok":
+        assert ans.p_first == pytest.approx(pa / (pa + pb))
+    assert json.loads(ans.raw)["top_next_tokens"]
+
+
+def test_generated_verdict_is_parsed_or_kept_raw(server):
+    judge = GeneratePairwiseJudge(OpenAIBackend("smol", server.url, n_ctx=2048), max_tokens=12)
+    ans = judge.judge("What is 2+2?", "4", "5")
+    assert ans.status in ("ok", "unparseable")
+    assert ans.raw  # the generated text is kept either way
+    if ans.status == "unparseable":
+        assert ans.p_first is None and ans.error
+    else:
+        assert ans.p_first in (0.0, 0.5, 1.0)
+
+
+def test_rubric_output_is_schema_constrained_by_response_format(server):
+    backend = OpenAIBackend("smol", server.url, n_ctx=2048)
+    judge = RubricJudge(backend, scale=(1, 5), max_diagnoses=1, max_chars=12, max_tokens=60,
+                        taxonomy=("wrong", "other"))
+    ans = judge.score("What is 2+2?", "5")
+    assert backend._schema_style == "json_object"  # llama-cpp-python's flavour, found by probing
+    if ans.detail.get("finish_reason") == "stop":
+        assert ans.status == "ok", (ans.error, ans.raw)
+        assert 1 <= ans.score <= 5
+        assert all(d["type"] in ("wrong", "other") for d in ans.detail["diagnoses"])
+    else:
+        assert ans.status == "unparseable" and ans.raw
+
+
+def test_retries_through_429_drops_and_errors_then_a_slow_answer(proxy):
+    backend = OpenAIBackend("smol", proxy.url, timeout=120, max_retries=4, backoff=0.01, n_ctx=2048)
+    proxy.faults.extend(["429", "drop", "500", ("slow", 1.0)])
+    g = backend.generate([{"role": "user", "content": "Say hi."}], max_tokens=2)
+    assert g.completion_tokens >= 1
+    assert backend.stats["retries"] == 3
+    assert len(proxy.seen) == 4
+
+
+def test_a_request_that_hangs_past_the_timeout_is_retried(canned):
+    proxy = FaultProxy(canned.url)
+    try:
+        proxy.faults.extend([("hang", 2.0)])
+        backend = OpenAIBackend("m", proxy.url, timeout=0.5, max_retries=2, backoff=0.01)
+        assert backend.generate([{"role": "user", "content": "x"}], max_tokens=1).text == "A"
+        assert backend.stats["retries"] == 1
+    finally:
+        proxy.stop()
+
+
+def test_a_429_burst_longer_than_the_retries_is_a_backend_error(canned):
+    proxy = FaultProxy(canned.url)
+    try:
+        proxy.faults.extend(["429"] * 3)
+        backend = OpenAIBackend("m", proxy.url, max_retries=2, backoff=0.01)
+        with pytest.raises(BackendError, match="HTTP 429"):
+            backend.generate([{"role": "user", "content": "x"}], max_tokens=1)
+        assert len(proxy.seen) == 3
+        # the burst is over: the next request goes through
+        assert backend.generate([{"role": "user", "content": "x"}], max_tokens=1).text == "A"
+    finally:
+        proxy.stop()
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path, child_env):
+    port = free_port()
+    backend = OpenAIBackend("m", f"http://127.0.0.1:{port}/v1", max_retries=1, backoff=0.01)
+    with pytest.raises(ServerUnreachableError, match="unreachable"):
+        backend.generate([{"role": "user", "content": "x"}])
+    out = subprocess.run(referee_cmd("rank", str(EXAMPLE), "--judge", f"openai:m@http://127.0.0.1:{port}",
+                                     "-o", str(tmp_path / "run")), capture_output=True, text=True, env=child_env,
+                         timeout=120)
+    assert out.returncode == 2
+    assert "unreachable" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_concurrency_limit_holds(tmp_path):
+    slow = CannedServer(delay=0.05)
+    try:
+        backend = OpenAIBackend("m", slow.url, concurrency=3)
+        res = backend.map(lambda i: backend.achat([{"role": "user", "content": str(i)}], max_tokens=1), range(12))
+        assert all(g.text == "A" for g in res)
+        assert slow.max_inflight == 3
+    finally:
+        slow.stop()
+
+
+def test_api_key_is_sent_but_never_stored(proxy, tmp_path, monkeypatch, caplog, capsys):
+    monkeypatch.setenv("REFEREE_API_KEY", SECRET)
+    rows = [r for r in map(json.loads, EXAMPLE.read_text().splitlines())
+            if r["prompt_id"] == "q01" and r["system"] in ("concise-expert", "careless")]
+    data = write_jsonl(tmp_path / "tiny.jsonl", rows)
+    out = tmp_path / "run"
+    result = rank(RankOptions(candidates=[data], output=out, judge=f"openai:smol@{proxy.url}", min_mass=0.05,
+                              n_ctx=2048, n_boot=50, report=False))
+    assert result.provenance["verdicts"]["total"] == 2
+    assert proxy.seen and all(h.get("authorization") == f"Bearer {SECRET}" for _, h, _ in proxy.seen)
+    for f in out.rglob("*"):
+        if f.is_file():
+            assert SECRET.encode() not in f.read_bytes(), f
+    assert SECRET not in caplog.text
+    captured = capsys.readouterr()
+    assert SECRET not in captured.out + captured.err
+    assert SECRET not in json.dumps(result.provenance)
