@@ -110,7 +110,7 @@ def make_run(out: Path, *, vary_length: bool = True, n_prompts: int = 8, plan: s
                             "first_position_rate": stats.first_position_rate, "pairs": stats.pairs,
                             "pairs_both_orders": stats.pairs_both_orders,
                             "truncated_candidates": stats.truncated_candidates},
-        "rating": {"method": "bradley-terry", "ci": "bootstrap", "n_boot": 50, "level": 0.95, "seed": 0},
+        "rating": {"method": "bradley-terry", "scale": "400*log10 odds + 1000 (mean 1000)", "ci": "bootstrap", "n_boot": 50, "level": 0.95, "seed": 0},
     }
     write_leaderboard(out, rows, provenance)
     return out

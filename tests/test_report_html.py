@@ -182,3 +182,18 @@ def test_cli_report(run, tmp_path):
     assert out.is_file() and "no network needed" in res.output
     res = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
     assert res.exit_code != 0
+
+
+def test_store_without_usable_verdicts_still_renders(tmp_path):
+    import sqlite3
+
+    run = make_run(tmp_path / "bad", n_prompts=3)
+    for name in ("run.json", "leaderboard.json"):
+        (run / name).unlink()
+    with sqlite3.connect(run / "verdicts.sqlite") as db:
+        db.execute("UPDATE verdicts SET status='unparseable', p_first=NULL")
+    ctx = build_report(run)
+    assert ctx["rows"] == [] and ctx["plots"] == {} and len(ctx["systems"]) == 4
+    assert ctx["verdicts"]["unparseable"] == 36 and all(p["n_bad"] == 12 for p in ctx["prompts"])
+    page = write_html_report(run).read_text(encoding="utf-8")
+    assert "No ratings" in page and 'data-plot="heatmap"' not in page

@@ -611,10 +611,9 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
         rating_info = prov.get("rating") or {}
         level = float(rating_info.get("level") or 0.95)
         systems = list((prov.get("candidates") or {}).get("systems") or [])
-        for o in outcomes:
-            for s in (o.system_a, o.system_b):
-                if s not in systems:
-                    systems.append(s)
+        for s in [s for o in outcomes for s in (o.system_a, o.system_b)] + [s for _, s in texts]:
+            if s not in systems:
+                systems.append(s)
         rows = board.get("leaderboard") or []
         if not rows and outcomes:
             try:
