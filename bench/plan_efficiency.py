@@ -111,7 +111,7 @@ def nearest(scores: dict[int, dict], b: int) -> int | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--until-seeds", type=int, default=4, help="seeds that also run --until separated")
+    ap.add_argument("--until-seeds", type=int, default=2, help="seeds that also run --until separated")
     args = ap.parse_args()
     t0 = time.time()
     bv = load_baseline_verdicts(DATA, ANNOTATOR)
