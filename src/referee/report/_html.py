@@ -118,9 +118,22 @@ def _plotly_js() -> str:
     return js
 
 
+class _CompactLoader(PackageLoader):
+    """Templates with their lines' indentation dropped (a report repeats rows thousands of times).
+
+    Safe because the templates hold no literal multi-line text: every ``<pre>`` gets its content
+    from an expression, and untrusted text never passes through here."""
+
+    def get_source(self, environment, template):
+        source, filename, uptodate = super().get_source(environment, template)
+        if template.endswith(".j2"):
+            source = "\n".join(line.strip() for line in source.splitlines()) + "\n"
+        return source, filename, uptodate
+
+
 @lru_cache(maxsize=1)
 def _env() -> Environment:
-    env = Environment(loader=PackageLoader("referee.report", "templates"),
+    env = Environment(loader=_CompactLoader("referee.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"], default=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(pct=_pct, num=_fmt_num, seconds=_fmt_seconds, when=_fmt_time, short=_short,
