@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -88,13 +89,13 @@ def simulate(
         typer.echo(json.dumps({"systems": n, "prompts": P, "round_robin_judge_calls": 2 * full, "seeds": seeds,
                                "plans": summary}))
         return
-    table = Table(title=f"{n} systems x {P} prompts, {seeds} seeds; full round-robin = {2 * full} judge calls "
-                        f"(mean ± sd; agreement with full round-robin's ranking)")
-    for col in ("plan", "judge calls", "% of RR", "Spearman", "Kendall", "top-1", "top-3"):
-        table.add_column(col, justify="left" if col == "plan" else "right")
+    table = Table(title=f"{n} systems x {P} prompts, {seeds} seeds; full round-robin (RR) = {2 * full} judge calls",
+                  caption="mean±sd; agreement with full round-robin's ranking", box=box.SIMPLE_HEAD)
+    for col in ("plan", "calls", "% RR", "Spearman", "Kendall", "top-1", "top-3"):
+        table.add_column(col, justify="left" if col == "plan" else "right", no_wrap=True)
     for name, s in summary.items():
-        table.add_row(name, f"{s['judge_calls']['mean']:.0f}", f"{100 * s['judge_calls']['mean'] / (2 * full):.1f}%",
-                      *(f"{s[k]['mean']:.3f}±{s[k]['sd']:.2f}" for k in ("spearman", "kendall", "top1", "top3")))
+        table.add_row(name, f"{s['judge_calls']['mean']:.0f}", f"{100 * s['judge_calls']['mean'] / (2 * full):.1f}",
+                      *(f"{s[k]['mean']:.2f}±{s[k]['sd']:.2f}" for k in ("spearman", "kendall", "top1", "top3")))
     console = Console()
     console.print(table)
     for name, s in summary.items():
