@@ -216,7 +216,8 @@ def audit_judge(p: np.ndarray, labels: np.ndarray | None = None, *, judge: str =
         arrays = [np.asarray(a) for a in arrays]
         val = fn(*arrays)
         lo, hi = bootstrap_interval(fn, arrays, n_boot=n_boot, seed=seed, level=level, cluster=cluster)
-        metrics.append(Metric(name, _clean(val), _clean(lo), _clean(hi), int(np.sum(~np.isnan(arrays[0]))), note))
+        have = np.all([~np.isnan(np.asarray(a, dtype=np.float64)) for a in arrays], axis=0)
+        metrics.append(Metric(name, _clean(val), _clean(lo), _clean(hi), int(np.sum(have)), note))
 
     rel: list[dict[str, float]] = []
     if labels is not None:

@@ -20,7 +20,7 @@ def _split(judges: Optional[str]) -> list[str] | None:
 
 
 def _f(x, pct: bool = False) -> str:
-    if x is None:
+    if x is None or x != x:  # None or NaN
         return "–"
     return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
 
