@@ -209,7 +209,6 @@ def audit_judge(p: np.ndarray, labels: np.ndarray | None = None, *, judge: str =
     bootstrap interval over items (or ``cluster`` groups).
     """
     p = np.asarray(p, dtype=np.float64)
-    n = p.size
     metrics: list[Metric] = []
 
     def add(name, fn, arrays, note=""):

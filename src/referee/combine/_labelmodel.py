@@ -52,10 +52,10 @@ def triplet_signal(v: np.ndarray, *, min_overlap: int = 10, exclude: dict[int, s
         skip = (exclude or {}).get(i, set())
         ests = []
         others = [j for j in range(k) if j != i and j not in skip and usable[i, j]]
-        for j, l in itertools.combinations(others, 2):
-            if not usable[j, l] or abs(m[j, l]) < 1e-3:
+        for j, m2 in itertools.combinations(others, 2):
+            if not usable[j, m2] or abs(m[j, m2]) < 1e-3:
                 continue
-            val = m[i, j] * m[i, l] / m[j, l]
+            val = m[i, j] * m[i, m2] / m[j, m2]
             if val > 0:
                 ests.append(math.sqrt(min(val, 1.0)))
             else:
@@ -105,10 +105,10 @@ def triplet_loadings(v: np.ndarray, *, min_overlap: int = 10, exclude: dict[int,
         skip = (exclude or {}).get(i, set())
         others = [j for j in range(k) if j != i and j not in skip and not np.isnan(r[i, j])]
         ests = []
-        for j, l in itertools.combinations(others, 2):
-            if np.isnan(r[j, l]) or abs(r[j, l]) < 0.1:
+        for j, m2 in itertools.combinations(others, 2):
+            if np.isnan(r[j, m2]) or abs(r[j, m2]) < 0.1:
                 continue
-            val = r[i, j] * r[i, l] / r[j, l]
+            val = r[i, j] * r[i, m2] / r[j, m2]
             ests.append(math.sqrt(min(val, 1.0)) if val > 0 else 0.0)
         if ests:
             sign = -1.0 if np.median([r[i, j] for j in others]) < 0 else 1.0

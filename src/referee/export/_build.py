@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..combine import best_of_n, pairwise_strengths
+from ..combine import best_of_n
 
 FORMATS = ("dpo", "ranked", "kto")
 
@@ -52,8 +52,9 @@ def _completion_field(text: str, chat: bool) -> Any:
 
 
 def filtered_pairs(records: list[dict[str, Any]], prompts: dict[str, str], outputs: dict[tuple[str, str], str],
-                   filters: Filters = Filters()) -> tuple[list[dict[str, Any]], ExportStats]:
+                   filters: Filters | None = None) -> tuple[list[dict[str, Any]], ExportStats]:
     """Records that pass ``filters`` and have texts, oriented chosen/rejected, with the reasons others left."""
+    filters = filters or Filters()
     stats = ExportStats()
     out = []
     for r in records:
@@ -85,8 +86,9 @@ def filtered_pairs(records: list[dict[str, Any]], prompts: dict[str, str], outpu
     return out, stats
 
 
-def dpo_rows(records, prompts, outputs, filters: Filters = Filters(), *, chat: bool = False):
+def dpo_rows(records, prompts, outputs, filters: Filters | None = None, *, chat: bool = False):
     """TRL DPO rows: ``prompt, chosen, rejected`` plus ``p_chosen, margin, agreement, verdict_ids`` and ids."""
+    filters = filters or Filters()
     pairs, stats = filtered_pairs(records, prompts, outputs, filters)
     rows = [{"prompt": _prompt_field(prompts[q["prompt_id"]], chat),
              "chosen": _completion_field(outputs[(q["prompt_id"], q["chosen_system"])], chat),
@@ -95,9 +97,10 @@ def dpo_rows(records, prompts, outputs, filters: Filters = Filters(), *, chat: b
     return rows, stats
 
 
-def kto_rows(records, prompts, outputs, filters: Filters = Filters(), *, chat: bool = False):
+def kto_rows(records, prompts, outputs, filters: Filters | None = None, *, chat: bool = False):
     """KTO rows ``prompt, completion, label``: a candidate is desirable (True) when it won every kept
     pair it was in, undesirable (False) when it lost every one; candidates with both are left out."""
+    filters = filters or Filters()
     pairs, stats = filtered_pairs(records, prompts, outputs, filters)
     acc: dict[tuple[str, str], dict[str, list]] = {}
     for q in pairs:
@@ -110,7 +113,8 @@ def kto_rows(records, prompts, outputs, filters: Filters = Filters(), *, chat: b
     rows = []
     for (pid, system), a in acc.items():
         if all(a["won"]) or not any(a["won"]):
-            rows.append({"prompt": _prompt_field(prompts[pid], chat), "completion": _completion_field(outputs[(pid, system)], chat),
+            rows.append({"prompt": _prompt_field(prompts[pid], chat),
+                         "completion": _completion_field(outputs[(pid, system)], chat),
                          "label": bool(a["won"][0]), "prompt_id": pid, "system": system, "pairs": len(a["won"]),
                          "margin": float(np.mean(a["margin"])), "agreement": float(min(a["agreement"])),
                          "verdict_ids": a["ids"]})
@@ -135,10 +139,11 @@ def _strengths(recs):
     return systems, i, j, p
 
 
-def ranked_rows(records, prompts, outputs, filters: Filters = Filters(), *, chat: bool = False, seed: int = 0):
+def ranked_rows(records, prompts, outputs, filters: Filters | None = None, *, chat: bool = False, seed: int = 0):
     """One row per prompt with every judged candidate best first (Bradley–Terry strengths from all its pairs):
     ``prompt, completions, systems, scores, p_best``, the pairs' least agreement and the verdict ids.
     ``min_margin``/``min_agreement`` apply to the list's weakest adjacent step, not per pair."""
+    filters = filters or Filters()
     stats = ExportStats()
     rows = []
     for pid, recs in _by_prompt(records).items():
@@ -194,7 +199,9 @@ def select_rows(records, prompts=None, outputs=None, *, seed: int = 0, n_draws: 
     return rows
 
 
-def build_rows(fmt: str, records, prompts, outputs, filters: Filters = Filters(), *, chat: bool = False):
+def build_rows(fmt: str, records, prompts, outputs, filters: Filters | None = None, *, chat: bool = False):
+    """Rows of format ``fmt`` (``dpo``, ``ranked`` or ``kto``) and the export statistics."""
+    filters = filters or Filters()
     if fmt == "dpo":
         return dpo_rows(records, prompts, outputs, filters, chat=chat)
     if fmt == "kto":
