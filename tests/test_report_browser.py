@@ -241,3 +241,14 @@ def test_no_request_leaves_the_page(browser_session):
     assert set(s.opened) <= set(s.urls)
     outside = [u for u in s.urls if u not in s.opened and not u.startswith("data:")]
     assert outside == [], outside
+
+
+def test_rank_with_report_off_writes_no_report(report, smol_judge):
+    # the same run again is all cache hits: cheap, and it must leave report.html alone when told to
+    report.unlink()
+    src = report.parent.parent / "candidates.jsonl"
+    result = rank(RankOptions(candidates=[src], output=report.parent, n_boot=50, report=False), judge=smol_judge)
+    assert result.progress.asked == 0 and result.progress.cache_hits > 0
+    assert not report.exists() and (report.parent / "leaderboard.md").is_file()
+    assert "report.html" in (report.parent / "leaderboard.md").read_text()
+    write_html_report(report.parent)
