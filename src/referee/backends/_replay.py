@@ -25,15 +25,17 @@ from typing import Any
 from ..errors import BackendError, InputError
 
 
-def _record(row: dict[str, Any], line: int, path: str) -> tuple[str, str, str, float, str | None]:
+def _record(row: dict[str, Any], line: int, path: str) -> tuple[str, str, str, float, str | None] | None:
     try:
         if "instruction_id" in row:
             pid, a, b = str(row["instruction_id"]), str(row["model_a"]), str(row["model_b"])
-            if row.get("p_b_wins") is not None:
-                p_a = 1.0 - float(row["p_b_wins"])
-            else:
-                p_a = 2.0 - float(row["preference"])
+            pref = row.get("preference")
+            if pref is None and row.get("p_b_wins") is not None:
+                pref = float(row["p_b_wins"]) + 1.0
             ann = row.get("annotator")
+            if pref is None or not 1.0 <= float(pref) <= 2.0:
+                return None  # AlpacaEval marks failed annotations with preference 0 (or none): no verdict
+            p_a = 2.0 - float(pref)
         else:
             pid, a, b = str(row["prompt_id"]), str(row["system_a"]), str(row["system_b"])
             p_a = float(row["p_a"])
@@ -78,8 +80,13 @@ class ReplayJudge:
                 h.update(json.dumps(r, sort_keys=True).encode())
             where = "<records>"
         self.records: dict[tuple[str, frozenset[str]], tuple[str, float]] = {}
+        self.skipped = 0
         for i, row in rows:
-            pid, a, b, p_a, ann = _record(row, i, where)
+            rec = _record(row, i, where)
+            if rec is None:
+                self.skipped += 1
+                continue
+            pid, a, b, p_a, ann = rec
             if annotator is not None and ann != annotator:
                 continue
             # several records of one pair (repeats) average
