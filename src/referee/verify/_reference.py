@@ -126,7 +126,9 @@ class JsonSchemaCheck(Verifier):
         cls = jsonschema.validators.validator_for(schema)
         cls.check_schema(schema)
         self._validator = cls(schema)
-        self._identify({"schema": schema, "jsonschema": getattr(jsonschema, "__version__", "?")}, name)
+        from importlib.metadata import version
+
+        self._identify({"schema": schema, "jsonschema": version("jsonschema")}, name)
 
     def check(self, question: str, response: str, reference: str | None) -> ScoredAnswer:
         text = response.strip()
