@@ -18,6 +18,7 @@ from referee.store import Verdict, VerdictStore, question_key, verdict_id
 PAYLOAD = ('Sure. <script>window.__referee_pwned = true;</script></script><script>window.__referee_pwned2 = 1'
            '</script><img src=x onerror="window.__referee_img = 1"> {{ 7 * 7 }} &amp; done')
 EVIL_SYSTEM = "beta <b>bold</b> & co"
+CRITIQUE = "Response A is <u>correct</u>; B is not. [[A]]"
 JUDGE_ID = "pw-synthetic0000001"
 JUDGE_SPEC = {"mode": "pairwise", "method": "synthetic", "backend": {"backend": "test", "model": "synthetic",
               "model_name": "Synthetic Judge", "model_sha256": "ab" * 32}, "template_sha256": "cd" * 32,
@@ -78,7 +79,8 @@ def make_run(out: Path, *, vary_length: bool = True, n_prompts: int = 8, plan: s
                                         error=None if status == "ok" else "letter mass 0.2 below 0.5",
                                         detail={"p_letters": {"A": 0.9 * pf, "B": 0.9 * (1 - pf)}, "mass": 0.9,
                                                 "truncated": [False, False, p.id == "p02" and second == "gamma"]},
-                                        raw="{}", prompt_tokens=100, latency_s=0.01)
+                                        raw=CRITIQUE if (p.id, first, second) == ("p00", "alpha", "gamma") else "{}",
+                                        prompt_tokens=100, latency_s=0.01)
                             store.put(v)
                             if jid == JUDGE_ID:
                                 verdicts.append(v)

@@ -18,7 +18,7 @@ from referee.cli import app
 from referee.errors import InputError
 from referee.report import build_report, write_html_report
 
-from report_helpers import EVIL_SYSTEM, PAYLOAD, make_run, read_json
+from report_helpers import CRITIQUE, EVIL_SYSTEM, PAYLOAD, make_run, read_json
 
 SCRIPT_RE = re.compile(r"<script\b[^>]*>(.*?)</script>", re.S | re.I)
 
@@ -94,8 +94,7 @@ def test_leaderboard_ties_and_style_toggle(run):
     assert ctx["effects"][0]["coef"] > 0
     assert {"forest_raw", "forest_style", "heatmap", "style_effects"} <= set(ctx["plots"])
     assert "settling" not in ctx["plots"]  # not an adaptive plan
-    page = (run / "report.html").read_text(encoding="utf-8") if (run / "report.html").exists() \
-        else write_html_report(run).read_text(encoding="utf-8")
+    page = write_html_report(run).read_text(encoding="utf-8")
     assert 'data-view="style"' in page and 'data-view-panel="style"' in page
     assert 'data-plot="forest_style"' in page
 
@@ -145,6 +144,11 @@ def test_explorer_has_every_prompt_both_orders_and_highlighted_spans(run):
     p2 = next(p for p in ctx["prompts"] if p["id"] == "p02")
     assert any(c["truncated"] for c in p2["candidates"])
     assert ctx["categories"] == ["even", "odd"]
+    p0 = next(p for p in ctx["prompts"] if p["id"] == "p00")
+    crit = [c for pr in p0["pairs"] for c in pr["critiques"]]
+    assert crit == [{"order": "alpha → gamma", "text": CRITIQUE}]
+    page = write_html_report(run).read_text(encoding="utf-8")
+    assert html.escape(CRITIQUE, quote=False) in page and CRITIQUE not in page
 
 
 def test_several_judges_agreement_and_adaptive_settling(tmp_path):

@@ -363,8 +363,9 @@ def _critique(v: Verdict) -> str | None:
     for key in ("critique", "explanation", "rationale", "reasoning"):
         if isinstance(d.get(key), str) and d[key].strip():
             return d[key]
-    if v.mode != "pairwise" and v.raw and not v.raw.lstrip().startswith(("{", "[")):
-        return v.raw
+    # a generating judge's own words (logprob judges store JSON of the next tokens instead)
+    if v.raw and v.raw.strip() and not v.raw.lstrip().startswith(("{", "[")):
+        return v.raw.strip()
     return None
 
 
@@ -426,7 +427,8 @@ def _explorer(store: VerdictStore, verdicts: list[Verdict], judges: dict[str, di
                 "p_a": p_a, "consistent": consistent,
                 "winner": None if p_a is None or p_a == 0.5 else (a if p_a > 0.5 else b),
                 "orders": [_order_row(v) for v in ab + ba],
-                "critiques": [c for c in (_critique(v) for v in group) if c],
+                "critiques": [{"order": " → ".join(v.systems), "text": c}
+                              for v, c in ((v, _critique(v)) for v in ab + ba) if c],
             })
         pair_rows.sort(key=lambda r: (rank_of.get(r["a"], 1e9), rank_of.get(r["b"], 1e9)))
         n_bad += sum(v.status != "ok" for v in others)
