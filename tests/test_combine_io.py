@@ -158,3 +158,25 @@ def test_ensemble_outcomes_feed_the_rating(tmp_path):
                           [o.p_a for o in outs], ci="none")
     rec = sorted(table.to_records(), key=lambda r: -r["rating"])
     assert [r["system"] for r in rec] == ["alpha", "beta", "gamma"]
+
+
+def test_store_verifier_scores_join_the_ensemble(tmp_path):
+    from referee.store import Verdict, question_key, verdict_id
+
+    path = tmp_path / "verdicts.sqlite"
+    truth = make_store(path, n_prompts=20)
+    # a pointwise verifier that scores alpha > beta > gamma on every prompt
+    with VerdictStore(path) as st:
+        st.register_judge("vf", {"mode": "verifier", "name": "length-check"})
+        for p in range(20):
+            for s, score in (("alpha", 3.0), ("beta", 2.0), ("gamma", 1.0)):
+                q = question_key("vf", "verifier", f"p{p}", [s])
+                st.put(Verdict(verdict_id=verdict_id(q, f"p{p}", [s]), question=q, judge_id="vf", mode="verifier",
+                               prompt_id=f"p{p}", systems=[s], status="ok", score=score))
+    t = read_verdicts(path)
+    assert "vf" in t.judges and len(t.items) == 60
+    col = t.x[:, t.judges.index("vf")]
+    idx = t.index()
+    assert col[idx[("p0", "alpha", "beta")]] == 1.0 and col[idx[("p0", "beta", "gamma")]] == 1.0
+    assert len(t.verdict_ids[(idx[("p0", "alpha", "beta")], t.judges.index("vf"))]) == 2
+    assert len(truth) == 60

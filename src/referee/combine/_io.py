@@ -234,7 +234,8 @@ def store_path(path: str | Path) -> Path:
 
 def read_verdicts_store(path: str | Path, judges: list[str] | None = None, *,
                         include_ensembles: bool = False) -> VerdictTable:
-    """Pairwise verdicts of a run's store, both orders combined per judge.
+    """Verdicts of a run's store as pairwise outcomes, both orders combined per judge; pointwise,
+    verifier and listwise judges' verdicts are turned into pairs as the rank pipeline does.
 
     Judges are given by id or by the ``name``/``backend.model`` of their spec; by default every
     judge except earlier ensembles.
@@ -248,7 +249,7 @@ def read_verdicts_store(path: str | Path, judges: list[str] | None = None, *,
         chosen = select_judges(specs, judges, include_ensembles=include_ensembles, path=sp)
         b = _Builder()
         for jid in chosen:
-            for o in store.pairwise_outcomes(judge_id=jid):
+            for o in _store_outcomes(store, jid):
                 b.add(jid, o.prompt_id, o.system_a, o.system_b, o.p_a, "", consistent=None)
                 item = b.items[(o.prompt_id, frozenset((o.system_a, o.system_b)))]
                 cell = b.cells[(item, jid)]
@@ -260,6 +261,21 @@ def read_verdicts_store(path: str | Path, judges: list[str] | None = None, *,
     if not b.items:
         raise InputError("holds no usable pairwise verdicts", path=sp)
     return b.build(str(sp), {j: specs[j] for j in chosen})
+
+
+def _store_outcomes(store, jid: str):
+    """A judge's stored verdicts as pairwise outcomes, whatever its mode: pairwise (both orders
+    combined), pointwise/verifier scores (every two scored systems of a prompt), listwise rankings
+    (full rank breaking), as the rank pipeline turns them into outcomes."""
+    outs = list(store.pairwise_outcomes(judge_id=jid))
+    try:
+        from ..judge._modes import listwise_outcomes, pointwise_outcomes
+    except ImportError:  # pragma: no cover - older judge stage without other modes
+        return outs
+    others = [v for v in store.verdicts(judge_id=jid) if v.mode != "pairwise"]
+    if others:
+        outs += pointwise_outcomes(others) + listwise_outcomes(others)
+    return outs
 
 
 def select_judges(specs: dict[str, dict[str, Any]], wanted: list[str] | None, *, include_ensembles: bool,
