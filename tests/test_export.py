@@ -123,6 +123,8 @@ def test_cli_export_and_select(tmp_path, monkeypatch, capsys):
     assert run(monkeypatch, "export", f, "--candidates", cands, "-o", tmp_path / "x.jsonl", "-f", "kto",
                "--min-agreement", "0.7") == 0
     assert run(monkeypatch, "export", f, "--candidates", cands, "-o", tmp_path / "x.jsonl", "-f", "sft") == 2
+    assert run(monkeypatch, "select", f, "-o", tmp_path / "p.jsonl") == 0   # texts are optional for picks
+    assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 10
 
 
 def test_bad_combined_file_names_line_and_field(tmp_path):

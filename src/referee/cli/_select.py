@@ -30,7 +30,7 @@ def select_cmd(
     from ..combine import write_jsonl
     from ..export import load_preferences, select_rows
 
-    prefs = load_preferences(verdicts, judges=_split(judges), candidates=candidates)
+    prefs = load_preferences(verdicts, judges=_split(judges), candidates=candidates, need_texts=False)
     rows = select_rows(prefs.records, prefs.prompts or None, prefs.outputs or None, seed=seed)
     write_jsonl(output, rows)
     for note in prefs.notes:

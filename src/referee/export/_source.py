@@ -60,12 +60,13 @@ def _is_combined_jsonl(path: Path) -> bool:
 
 
 def load_preferences(path: str | Path, *, judges: list[str] | None = None, candidates: str | Path | None = None,
-                     method: str = "dawid-skene") -> Preferences:
+                     method: str = "dawid-skene", need_texts: bool = True) -> Preferences:
     """Combined verdicts and texts from a run store, a ``referee combine`` JSONL or external verdicts.
 
     From a store: a stored ensemble judge when there is one (or the one named in ``judges``), else
     the judges' verdicts combined here without labels (a single judge's verdicts are used as they
-    are). Texts come from the store, or from ``candidates`` (required for JSONL input).
+    are). Texts come from the store, or from ``candidates`` (required for JSONL input unless
+    ``need_texts=False``).
     """
     path = Path(path)
     if not path.exists():
@@ -132,7 +133,7 @@ def load_preferences(path: str | Path, *, judges: list[str] | None = None, candi
         outputs.update(co)
     if not records:
         raise InputError("holds no pairwise verdicts to export", path=path)
-    if not prompts and not is_store(path):
+    if need_texts and not prompts and not is_store(path):
         raise InputError("JSONL verdicts carry no texts: give the candidates file with --candidates", path=path,
                          field="candidates")
     return Preferences(records=records, prompts=prompts, outputs=outputs, judge=jid, notes=notes)
