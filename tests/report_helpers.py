@@ -20,6 +20,7 @@ PAYLOAD = ('Sure. <script>window.__referee_pwned = true;</script></script><scrip
 EVIL_SYSTEM = "beta <b>bold</b> & co"
 CRITIQUE = "Response A is <u>correct</u>; B is not. [[A]]"
 JUDGE_ID = "pw-synthetic0000001"
+ENSEMBLE_ID = "ens-synthetic000001"
 JUDGE_SPEC = {"mode": "pairwise", "method": "synthetic", "backend": {"backend": "test", "model": "synthetic",
               "model_name": "Synthetic Judge", "model_sha256": "ab" * 32}, "template_sha256": "cd" * 32,
               "prefill": "The better response is Response", "sampling": {"temperature": 0.0, "max_tokens": 0}}
@@ -42,7 +43,7 @@ def _texts(vary_length: bool, n_prompts: int):
 
 
 def make_run(out: Path, *, vary_length: bool = True, n_prompts: int = 8, plan: str = "round-robin",
-             second_judge: bool = False, pointwise: bool = False, seed: int = 0) -> Path:
+             second_judge: bool = False, pointwise: bool = False, ensemble: bool = False, seed: int = 0) -> Path:
     """Write a run folder (verdicts.sqlite, leaderboard files, run.json) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     prompts, systems, cands = _texts(vary_length, n_prompts)
@@ -94,6 +95,17 @@ def make_run(out: Path, *, vary_length: bool = True, n_prompts: int = 8, plan: s
                                                      "severity": "major",
                                                      "explanation": "markup <em>injected</em>"}],
                                       "truncated": [False, False]}, raw="{}"))
+        if ensemble:  # what `referee combine` stores: a judge of its own, one verdict per item
+            members = [j for j, _ in judges]
+            store.register_judge(ENSEMBLE_ID, {
+                "mode": "pairwise", "method": "label-free ensemble (dawid-skene)", "name": "ensemble-dawid-skene",
+                "members": members, "kept": members[:1], "dropped": {m: "duplicate of <b>x</b>" for m in members[1:]},
+                "accuracy": {members[0]: 0.81}, "prior": 0.5, "notes": ["a <note>"]})
+            for o in store.pairwise_outcomes(judge_id=JUDGE_ID):
+                q = question_key(ENSEMBLE_ID, "pairwise", o.prompt_id, [o.system_a, o.system_b])
+                store.put(Verdict(verdict_id=verdict_id(q, o.prompt_id, [o.system_a, o.system_b]), question=q,
+                                  judge_id=ENSEMBLE_ID, mode="pairwise", prompt_id=o.prompt_id,
+                                  systems=[o.system_a, o.system_b], status="ok", p_first=o.p_a, raw="{}"))
         outcomes = store.pairwise_outcomes(judge_id=JUDGE_ID)
     stats = run_stats(verdicts, outcomes)
     table, _ = rate_outcomes(systems, outcomes, n_boot=50, seed=0, level=0.95)

@@ -47,7 +47,8 @@ def report(tmp_path_factory, smol_judge) -> Path:
 
 @pytest.fixture(scope="module")
 def synthetic_report(tmp_path_factory) -> Path:
-    run = make_run(tmp_path_factory.mktemp("browser-synthetic") / "run", second_judge=True, pointwise=True)
+    run = make_run(tmp_path_factory.mktemp("browser-synthetic") / "run", second_judge=True, pointwise=True,
+                   ensemble=True)
     return write_html_report(run)
 
 
@@ -215,7 +216,7 @@ def test_synthetic_judges_spans_and_full_screenshot(synthetic):
     s = synthetic
     for plot in ("forest_raw", "heatmap", "style_effects"):
         assert s.js(f"return document.querySelector(\"[data-plot='{plot}'] .main-svg\") !== null"), plot
-    assert s.js("return document.querySelectorAll('table.agreement tbody tr').length") == 2
+    assert s.js("return document.querySelectorAll('table.agreement tbody tr').length") == 3
     assert s.js("return document.querySelectorAll('table.members tbody tr').length") == 2
     from selenium.webdriver.common.by import By
     s.d.find_element(By.CSS_SELECTOR, "#prompt-list li[data-pid='p01'] button").click()

@@ -158,6 +158,7 @@ def test_several_judges_agreement_and_adaptive_settling(tmp_path):
     assert multi is not None and len(multi["names"]) == 2
     assert multi["agree"][0][0]["agree"] == 1.0 and 0.5 < multi["agree"][0][1]["agree"] <= 1.0
     assert multi["agree"][0][1]["n"] == 36
+    assert multi["ensembles"] == []  # two judges: accuracies are not identifiable, none shown
     assert "settling" in ctx["plots"]
     xs = ctx["plots"]["settling"]["data"][0]["x"]
     assert xs == sorted(xs) and xs[-1] == 36
@@ -201,3 +202,34 @@ def test_store_without_usable_verdicts_still_renders(tmp_path):
     assert ctx["verdicts"]["unparseable"] == 36 and all(p["n_bad"] == 12 for p in ctx["prompts"])
     page = write_html_report(run).read_text(encoding="utf-8")
     assert "No ratings" in page and 'data-plot="heatmap"' not in page
+
+
+def test_stored_ensemble_accuracies_are_shown(tmp_path):
+    run = make_run(tmp_path / "ens", second_judge=True, ensemble=True, n_prompts=4)
+    multi = build_report(run)["multi"]
+    assert multi["ids"][-1].startswith("ens-") and len(multi["ids"]) == 3
+    assert multi["agree"][0][2]["agree"] == 1.0  # the ensemble here is the first judge's own verdicts
+    (ens,) = multi["ensembles"]
+    assert [m["accuracy"] for m in ens["members"]] == [0.81, None]
+    assert ens["members"][1]["kept"] is False and ens["note"] == "a <note>"
+    page = write_html_report(run).read_text(encoding="utf-8")
+    assert "81.0%" in page and "duplicate of &lt;b&gt;x&lt;/b&gt;" in page and "a &lt;note&gt;" in page
+
+
+def test_three_judges_without_a_stored_ensemble_get_one_fitted(tmp_path, monkeypatch):
+    import referee.report._html as H
+
+    run = make_run(tmp_path / "three", second_judge=True, n_prompts=4)
+    real = H._judge_outcomes
+
+    def triple(store, verdicts, jid):  # a third judge: the second one's verdicts again, under another id
+        if jid == "pw-synthetic0000003":
+            return real(store, verdicts, "pw-synthetic0000002")
+        return real(store, verdicts, jid)
+
+    monkeypatch.setattr(H, "_judge_outcomes", triple)
+    from referee.store import VerdictStore
+    with VerdictStore(run / "verdicts.sqlite") as st:
+        st.register_judge("pw-synthetic0000003", {"backend": {"model_name": "Third"}})
+    (ens,) = build_report(run)["multi"]["ensembles"]
+    assert ens["name"] == "fitted for this report" and len(ens["members"]) == 3

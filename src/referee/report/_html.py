@@ -259,19 +259,24 @@ def _oriented(outcomes: list[PairOutcome]) -> dict[tuple[str, str, str], float]:
     return out
 
 
+ENSEMBLE_PREFIX = "ens-"  # stored label-free ensembles (``referee combine``) are judges with this id prefix
+
+
 def _judges_section(store: VerdictStore, verdicts: list[Verdict], judges: dict[str, dict[str, Any]],
                     main_id: str | None):
-    """Agreement between judges (share of pairs where they pick the same winner) and, with
-    three or more, the label-free accuracies of an ensemble of them."""
+    """Agreement between judges (share of pairs where they pick the same winner), and the
+    label-free accuracies of the judges: from a stored ensemble (``referee combine``) when there
+    is one, else from an ensemble fitted here when three or more judges gave verdicts."""
     by_judge = {}
     for jid in judges:
         got = _judge_outcomes(store, verdicts, jid)
         if got:
             by_judge[jid] = _oriented(got)
-    ids = sorted(by_judge, key=lambda j: (j != main_id, j))
+    ids = sorted(by_judge, key=lambda j: (j.startswith(ENSEMBLE_PREFIX), j != main_id, j))
     if len(ids) < 2:
         return None
-    names = [f"{_judge_label(judges[j])} ({j})" for j in ids]
+    label = {j: f"{_judge_label(judges[j])} ({j})" for j in judges}
+    names = [label[j] for j in ids]
     agree = []
     for i in ids:
         row = []
@@ -282,20 +287,27 @@ def _judges_section(store: VerdictStore, verdicts: list[Verdict], judges: dict[s
                         "agree": (sum((by_judge[i][k] > 0.5) == (by_judge[j][k] > 0.5) for k in common) / len(common))
                         if common else None})
         agree.append(row)
-    members = None
-    note = ""
-    try:
-        from ..combine import combine  # the combine stage: optional here
-        keys = sorted(set().union(*(set(by_judge[j]) for j in ids)))
-        x = np.array([[by_judge[j].get(k, np.nan) for j in ids] for k in keys], dtype=np.float64)
-        ens = combine(x, names)
-        members = ens.table()
-        note = "; ".join(ens.notes)
-    except ImportError:
-        note = "the combine stage is not available in this installation"
-    except Exception as e:  # a report must not fail for want of an ensemble
-        note = f"no ensemble: {e}"
-    return {"names": names, "ids": ids, "agree": agree, "members": members, "note": note}
+    ensembles = []
+    for jid in sorted(j for j in judges if j.startswith(ENSEMBLE_PREFIX)):
+        spec = judges[jid]
+        acc = spec.get("accuracy") or {}
+        dropped = spec.get("dropped") or {}
+        members = [{"name": label.get(m, m), "accuracy": acc.get(m), "kept": m not in dropped,
+                    "reason": dropped.get(m, "")} for m in spec.get("members") or []]
+        ensembles.append({"name": label[jid], "method": spec.get("method", ""), "members": members,
+                          "note": "; ".join(map(str, spec.get("notes") or []))})
+    plain = [j for j in ids if not j.startswith(ENSEMBLE_PREFIX)]
+    if not ensembles and len(plain) >= 3:
+        try:
+            from ..combine import combine  # the combine stage: optional here
+            keys = sorted(set().union(*(set(by_judge[j]) for j in plain)))
+            x = np.array([[by_judge[j].get(k, np.nan) for j in plain] for k in keys], dtype=np.float64)
+            ens = combine(x, [label[j] for j in plain])
+            ensembles.append({"name": "fitted for this report", "method": f"label-free ensemble ({ens.method})",
+                              "members": ens.table(), "note": "; ".join(ens.notes)})
+        except Exception as e:  # a report must not fail for want of an ensemble
+            ensembles.append({"name": "no ensemble", "method": "", "members": [], "note": str(e)})
+    return {"names": names, "ids": ids, "agree": agree, "ensembles": ensembles}
 
 
 # -- the explorer ------------------------------------------------------------------------------------
