@@ -294,7 +294,7 @@ def _judges_section(store: VerdictStore, verdicts: list[Verdict], judges: dict[s
         dropped = spec.get("dropped") or {}
         members = [{"name": label.get(m, m), "accuracy": acc.get(m), "kept": m not in dropped,
                     "reason": dropped.get(m, "")} for m in spec.get("members") or []]
-        ensembles.append({"name": label[jid], "method": spec.get("method", ""), "members": members,
+        ensembles.append({"name": label[jid], "method": spec.get("method", ""), "members": members, "full": False,
                           "note": "; ".join(map(str, spec.get("notes") or []))})
     plain = [j for j in ids if not j.startswith(ENSEMBLE_PREFIX)]
     if not ensembles and len(plain) >= 3:
@@ -304,7 +304,7 @@ def _judges_section(store: VerdictStore, verdicts: list[Verdict], judges: dict[s
             x = np.array([[by_judge[j].get(k, np.nan) for j in plain] for k in keys], dtype=np.float64)
             ens = combine(x, [label[j] for j in plain])
             ensembles.append({"name": "fitted for this report", "method": f"label-free ensemble ({ens.method})",
-                              "members": ens.table(), "note": "; ".join(ens.notes)})
+                              "members": ens.table(), "full": True, "note": "; ".join(ens.notes)})
         except Exception as e:  # a report must not fail for want of an ensemble
             ensembles.append({"name": "no ensemble", "method": "", "members": [], "note": str(e)})
     return {"names": names, "ids": ids, "agree": agree, "ensembles": ensembles}
