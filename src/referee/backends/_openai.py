@@ -382,33 +382,37 @@ def read_choice_probs(g: Generation, choices: Sequence[str], latency_s: float) -
     punctuation) one of the choices; if none is, the first token (so the mass is ~0 and the
     judge records the verdict as unparseable).
     """
-    steps = g.logprobs or []
+    steps = [s for s in (g.logprobs or []) if isinstance(s, dict)]
     pos = 0
     for i, step in enumerate(steps):
-        if _norm(step.get("token", "")) in choices:
+        if _norm(step.get("token")) in choices:
             pos = i
             break
     probs = {c: 0.0 for c in choices}
     top: list[tuple[str, float]] = []
     if steps:
-        alts = steps[pos].get("top_logprobs") or []
+        alts = steps[pos].get("top_logprobs")
         seen: set[str] = set()
-        for alt in alts:
-            tok, lp = alt.get("token", ""), alt.get("logprob")
-            if not isinstance(lp, (int, float)) or tok in seen:
+        for alt in alts if isinstance(alts, list) else []:
+            if not isinstance(alt, dict):
+                continue
+            tok, lp = alt.get("token"), alt.get("logprob")
+            # a log-probability is finite and at most 0; anything else is a broken reply, not evidence
+            if (not isinstance(tok, str) or isinstance(lp, bool) or not isinstance(lp, (int, float))
+                    or not math.isfinite(lp) or lp > 1e-6 or tok in seen):
                 continue
             seen.add(tok)
             top.append((tok, float(lp)))
             c = _norm(tok)
             if c in probs and tok.strip() == c:  # " A" and "A" count, "A." does not double-count
-                probs[c] += math.exp(lp)
+                probs[c] = min(1.0, probs[c] + math.exp(min(0.0, lp)))
         top.insert(0, (f"@token {pos}", 0.0))
     return ChoiceProbs(probs=probs, top=top, prompt_tokens=g.prompt_tokens, evaluated_tokens=g.prompt_tokens,
                        latency_s=latency_s)
 
 
-def _norm(tok: str) -> str:
-    return tok.strip().strip(".:*()[]\"'")
+def _norm(tok: object) -> str:
+    return tok.strip().strip(".:*()[]\"'") if isinstance(tok, str) else ""
 
 
 def _short(e: Exception) -> str:
@@ -428,15 +432,27 @@ def _body_message(r: httpx.Response) -> str:
     return str(data)[:300]
 
 
+def _count(x: Any) -> int:
+    return int(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else 0
+
+
 def _generation(data: Any, latency_s: float) -> Generation:
+    """A chat completion reply -> :class:`Generation`; anything else is a :class:`ServerResponseError`."""
     try:
         choice = data["choices"][0]
-        text = choice["message"].get("content") or ""
-        usage = data.get("usage") or {}
-        lp = choice.get("logprobs") or {}
+        text = choice["message"].get("content")
+        if text is None:
+            text = ""
+        if not isinstance(text, str):
+            raise TypeError("content is not text")
+        usage = data.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
+        lp = choice.get("logprobs")
         content = lp.get("content") if isinstance(lp, dict) else None
+        finish = choice.get("finish_reason")
     except (KeyError, IndexError, TypeError, AttributeError):
         raise ServerResponseError(f"the server's reply is not a chat completion: {json.dumps(data)[:300]}") from None
-    return Generation(text=text, prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                      completion_tokens=int(usage.get("completion_tokens") or 0), latency_s=latency_s,
-                      finish_reason=choice.get("finish_reason"), logprobs=content if isinstance(content, list) else None)
+    return Generation(text=text, prompt_tokens=_count(usage.get("prompt_tokens")),
+                      completion_tokens=_count(usage.get("completion_tokens")), latency_s=latency_s,
+                      finish_reason=finish if isinstance(finish, str) else None,
+                      logprobs=content if isinstance(content, list) else None)

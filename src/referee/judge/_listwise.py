@@ -46,13 +46,12 @@ def parse_permutation(text: str, k: int) -> list[int] | None:
         data = json.loads(body)
     except (ValueError, RecursionError):
         data = None
-        if len(body) < 10_000 and _TEXT_RANK.match(body):
-            items = [int(x) for x in re.findall(r"\d+", body)]
-    if data is not None:
-        if isinstance(data, dict) and set(data) == {"ranking"}:
-            items = data["ranking"]
-        elif isinstance(data, list):
-            items = data
+    if isinstance(data, dict):
+        items = data["ranking"] if set(data) == {"ranking"} else None
+    elif isinstance(data, list):
+        items = data
+    elif len(body) < 2_000 and _TEXT_RANK.match(body):  # "2 > 1 > 3" (or a lone "1")
+        items = [int(x) for x in re.findall(r"\d+", body)]
     if not isinstance(items, list) or len(items) != k:
         return None
     if not all(type(x) is int for x in items):  # noqa: E721 - bool is an int subclass, refuse it
