@@ -233,3 +233,31 @@ def test_three_judges_without_a_stored_ensemble_get_one_fitted(tmp_path, monkeyp
         st.register_judge("pw-synthetic0000003", {"backend": {"model_name": "Third"}})
     (ens,) = build_report(run)["multi"]["ensembles"]
     assert ens["name"] == "fitted for this report" and len(ens["members"]) == 3
+
+
+def test_pointwise_judge_run_rates_from_scores_and_marks_spans(tmp_path):
+    from referee.load import Candidate, Prompt
+    from referee.store import Verdict, VerdictStore, question_key, verdict_id
+
+    run = tmp_path / "pointwise"
+    prompts = [Prompt(id=f"p{i}", text=f"q{i}") for i in range(4)]
+    cands = [Candidate(prompt_id=p.id, system=s, output=f"{s} answer {p.id} " + "x" * (10 * j))
+             for p in prompts for j, s in enumerate("abc")]
+    with VerdictStore(run / "verdicts.sqlite") as st:
+        st.register_judge("pt-1", {"mode": "pointwise", "backend": {"model_name": "Rubric"}})
+        st.put_candidates(prompts, cands)
+        for n, c in enumerate(cands):
+            q = question_key("pt-1", "pointwise", c.prompt_id, [c.output])
+            st.put(Verdict(verdict_id=verdict_id(q, c.prompt_id, [c.system]), question=q, judge_id="pt-1",
+                           mode="pointwise", prompt_id=c.prompt_id, systems=[c.system], status="ok",
+                           score=float(1 + (n * 7) % 5), raw="{}",
+                           detail={"diagnoses": [{"type": "factual", "span": "answer", "severity": "minor",
+                                                  "explanation": "vague <i>"}], "truncated": [False, False]}))
+    ctx = build_report(run)
+    assert len(ctx["rows"]) == 3 and "heatmap" in ctx["plots"]
+    p0 = ctx["prompts"][0]
+    assert [o["mode"] for o in p0["others"]] == ["pointwise"] * 3
+    assert p0["others"][0]["diagnoses"] == ["minor factual: vague <i> — “answer”"]
+    assert all('<mark class="span" title="minor factual: vague &lt;i&gt;">answer</mark>' in str(c["html"])
+               for c in p0["candidates"])
+    assert write_html_report(run).is_file()
