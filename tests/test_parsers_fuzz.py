@@ -190,3 +190,14 @@ def test_replay_record_parser(row):
         return
     if rec is not None:
         assert 0.0 <= rec[3] <= 1.0
+
+
+@settings(max_examples=30, deadline=2000)
+@given(st.sampled_from(["A", "1", "Response", "[[A]]", "{"]), st.sampled_from([" ", "\t", " .", " >", "*"]),
+       st.integers(500, 5000), st.sampled_from(["x", "", "B", "2"]))
+def test_parsers_stay_fast_on_long_repetitive_input(head, unit, n, tail):
+    text = head + unit * n + tail  # catastrophic backtracking would take seconds here
+    parse_pairwise_verdict(text)
+    parse_permutation(text, 2)
+    parse_rubric(text, SCALE, TAXONOMY)
+    parse_score(text, DEFAULT_SCORE_PATTERN, 1, 10)

@@ -39,7 +39,8 @@ def parse_pairwise_verdict(text: str, choices: tuple[str, str] = ("A", "B")) -> 
             return None
         tag = tags.pop()
     else:
-        m = _BARE.match(text) if len(text) <= 2_000 else None  # a bare answer is short
+        # whitespace collapsed first: runs of spaces cannot make the regex backtrack
+        m = _BARE.match(" ".join(text.split())) if len(text) <= 2_000 else None  # a bare answer is short
         if m is None:
             return None
         tag = m.group(1).upper()

@@ -50,7 +50,7 @@ def parse_permutation(text: str, k: int) -> list[int] | None:
         items = data["ranking"] if set(data) == {"ranking"} else None
     elif isinstance(data, list):
         items = data
-    elif len(body) < 2_000 and _TEXT_RANK.match(body):  # "2 > 1 > 3" (or a lone "1")
+    elif len(body) < 2_000 and _TEXT_RANK.match(" ".join(body.split())):  # "2 > 1 > 3" (or a lone "1")
         items = [int(x) for x in re.findall(r"\d+", body)]
     if not isinstance(items, list) or len(items) != k:
         return None
