@@ -123,6 +123,19 @@ class GeneratePairwiseJudge:
             g = self.backend.generate(self.messages(question, first, second), max_tokens=self.max_tokens)
         except BackendError as e:
             return ScoredAnswer(status="error", error=str(e), detail={"truncated": cut})
+        return self._answer(g, cut)
+
+    async def ajudge(self, question: str, first: str, second: str) -> ScoredAnswer:
+        """:meth:`judge` as a coroutine (HTTP backends: see :func:`referee.judge._concurrent.judge_many`)."""
+        question, (first, second), cut = fit_texts(self.backend, self._frame, question, [first, second],
+                                                   self.max_candidate_tokens)
+        try:
+            g = await self.backend.achat(self.messages(question, first, second), max_tokens=self.max_tokens)
+        except BackendError as e:
+            return ScoredAnswer(status="error", error=str(e), detail={"truncated": cut})
+        return self._answer(g, cut)
+
+    def _answer(self, g: Any, cut: list[bool]) -> ScoredAnswer:
         detail = {"truncated": cut, "finish_reason": g.finish_reason, "completion_tokens": g.completion_tokens}
         verdict = parse_pairwise_verdict(g.text, self.template.choices)
         common = dict(raw=g.text, prompt_tokens=g.prompt_tokens, latency_s=g.latency_s,
