@@ -35,6 +35,11 @@ class TournamentPlan:
     results) is settled by a coin fixed by the seed, so the bracket still finishes.
     A prompt answered by ``k`` systems costs exactly ``k - 1`` comparisons.
 
+    Later rounds pair systems that just won on the same prompt, so Bradley–Terry on all
+    matches leans towards systems that shine on a few prompts: on the simulated 16-system
+    panel its Spearman against full round-robin fell from 0.953 (5% of round-robin's
+    calls) to 0.944 with every prompt bracketed.
+
     Args:
         answered: prompt id -> the systems that answered it.
         seed: fixes the brackets, the coins and (with a budget) which prompts are used.
