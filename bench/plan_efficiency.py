@@ -73,8 +73,8 @@ def reach(scores: dict[int, dict[str, float]]) -> int | None:
     return best
 
 
-def one_seed(quality, systems, prompts, seed: int, until: bool):
-    judge = SimulatedJudge(quality, systems, prompts, noise=NOISE, position_bias=BIAS, seed=seed)
+def one_seed(quality, systems, prompts, seed: int, until: bool, judge_kw: dict):
+    judge = SimulatedJudge(quality, systems, prompts, seed=seed, **judge_kw)
     n, total = len(judge.systems), len(judge.systems) * (len(judge.systems) - 1) // 2 * len(judge.prompts)
     budgets = grid(total)
     rr = make_planner("round-robin", judge.answered, budget=total, seed=seed)
@@ -112,6 +112,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--until-seeds", type=int, default=2, help="seeds that also run --until separated")
+    ap.add_argument("--noise", type=float, default=NOISE, help="judge noise (log-odds sd)")
+    ap.add_argument("--bias", type=float, default=BIAS, help="position bias (log-odds)")
+    ap.add_argument("--hard", action="store_true", help="0/1 verdicts instead of probabilities")
     args = ap.parse_args()
     t0 = time.time()
     bv = load_baseline_verdicts(DATA, ANNOTATOR)
@@ -119,11 +122,12 @@ def main() -> None:
     sets = {"n16": (synthetic_panel(q, 16, seed=0), None), "ae13": (q, bv.systems)}
     final: dict[str, dict[str, float | None]] = {}
     for name, (quality, systems) in sets.items():
-        runs = [one_seed(quality, systems, bv.prompts, s, s < args.until_seeds) for s in range(args.seeds)]
+        judge_kw = dict(noise=args.noise, position_bias=args.bias, hard=args.hard)
+        runs = [one_seed(quality, systems, bv.prompts, s, s < args.until_seeds, judge_kw) for s in range(args.seeds)]
         total = runs[0][0]
         n = quality.shape[0]
         print(f"\n== {name}: {n} systems x {len(bv.prompts)} prompts; round-robin = {total} comparisons "
-              f"= {2 * total} judge calls; {args.seeds} seeds; mean ± sd")
+              f"= {2 * total} judge calls; {args.seeds} seeds; judge {judge_kw}; mean ± sd")
         print(f"{'plan':<12}{'budget':>8}{'calls':>9}{'%RR':>7}  " + "".join(f"{m:>15}" for m in METRICS))
         for plan in ("round-robin", "tournament", "adaptive"):
             shown = set()
