@@ -9,7 +9,8 @@ limits) and decodes the JSON. Runs alternate (bare, referee, bare, referee, ...)
 ``--repeats`` is kept for each, to damp the noise of a shared machine.
 
 Last line: one JSON object, ``overhead_ratio`` per concurrency (referee wall / bare wall;
-target <= 1.05).
+target <= 1.05), and ``cpu_ratio`` (client process CPU time, referee / bare), which a busy shared
+machine disturbs less than wall time.
 
     .venv/bin/python bench/server_overhead.py [--n 2000] [--repeats 3]
 """
@@ -83,13 +84,13 @@ def run_referee(url: str, qs, concurrency: int) -> float:
     backend = OpenAIBackend("m", url, concurrency=concurrency, max_retries=0)
     judge = PairwiseLogprobJudge(backend)
     judge_many(judge, qs[:concurrency])  # connections opened, loop started: not part of the timing
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     answers = judge_many(judge, qs)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     backend.close()
     bad = [a for a in answers if a.status != "ok"]
     assert not bad, bad[0]
-    return wall
+    return wall, cpu
 
 
 def run_bare(url: str, qs, concurrency: int) -> float:
@@ -122,11 +123,11 @@ def run_bare(url: str, qs, concurrency: int) -> float:
                     return r.json()
 
             await asyncio.gather(*(one(b) for b in bodies[:concurrency]))  # warm-up, as for referee
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             out = await asyncio.gather(*(one(b) for b in bodies))
-            wall = time.perf_counter() - t0
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             assert len(out) == len(bodies)
-            return wall
+            return wall, cpu
 
     return asyncio.run(main())
 
@@ -147,19 +148,23 @@ def main() -> None:
             raise SystemExit("responder did not start")
         url = f"http://127.0.0.1:{port}/v1"
         qs = questions(args.n)
-        result = {}
+        result, cpu = {}, {}
         for c in args.concurrency:
             bare, ref = [], []
             for _ in range(args.repeats):
                 bare.append(run_bare(url, qs, c))
                 ref.append(run_referee(url, qs, c))
-            b, r = min(bare), min(ref)
+            b, r = min(w for w, _ in bare), min(w for w, _ in ref)
+            bc, rc = min(x for _, x in bare), min(x for _, x in ref)
             print(f"concurrency {c:3d}: bare httpx {b:6.2f} s ({args.n / b:7.0f} req/s)   "
-                  f"referee {r:6.2f} s ({args.n / r:7.0f} verdicts/s)   ratio {r / b:.3f}   "
-                  f"[bare runs {', '.join(f'{x:.2f}' for x in bare)}; referee runs {', '.join(f'{x:.2f}' for x in ref)}]",
+                  f"referee {r:6.2f} s ({args.n / r:7.0f} verdicts/s)   wall ratio {r / b:.3f}   "
+                  f"client CPU {bc:.2f} s vs {rc:.2f} s, ratio {rc / bc:.3f}   "
+                  f"[wall, bare: {', '.join(f'{w:.2f}' for w, _ in bare)}; referee: {', '.join(f'{w:.2f}' for w, _ in ref)}]",
                   flush=True)
             result[str(c)] = round(r / b, 3)
-        print(json.dumps({"n": args.n, "repeats": args.repeats, "overhead_ratio": result, "target": 1.05}))
+            cpu[str(c)] = round(rc / bc, 3)
+        print(json.dumps({"n": args.n, "repeats": args.repeats, "overhead_ratio": result, "cpu_ratio": cpu,
+                          "target": 1.05}))
     finally:
         proc.terminate()
         proc.join(5)

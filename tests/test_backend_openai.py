@@ -153,15 +153,26 @@ def test_concurrency_limit_holds(tmp_path):
         slow.stop()
 
 
-def test_api_key_is_sent_but_never_stored(proxy, tmp_path, monkeypatch, caplog, capsys):
+def test_api_key_is_sent_but_never_stored(canned, tmp_path, monkeypatch, caplog, capsys):
+    # the whole rank path through a recording proxy (to the canned responder: the real server's
+    # verdicts are covered above and cost seconds each here)
+    proxy = FaultProxy(canned.url)
     monkeypatch.setenv("REFEREE_API_KEY", SECRET)
     rows = [r for r in map(json.loads, EXAMPLE.read_text().splitlines())
-            if r["prompt_id"] == "q01" and r["system"] in ("concise-expert", "careless")]
+            if r["prompt_id"] in ("q01", "q05") and r["system"] in ("concise-expert", "careless")]
     data = write_jsonl(tmp_path / "tiny.jsonl", rows)
     out = tmp_path / "run"
-    result = rank(RankOptions(candidates=[data], output=out, judge=f"openai:smol@{proxy.url}", min_mass=0.05,
-                              n_ctx=2048, n_boot=50, report=False))
-    assert result.provenance["verdicts"]["total"] == 2
+    proxy.faults.extend(["429", "500"])  # errors in the logs must not carry the key either
+    try:
+        result = rank(RankOptions(candidates=[data], output=out, judge=f"openai:smol@{proxy.url}",
+                                  n_ctx=2048, n_boot=50, report=True))
+    finally:
+        proxy.stop()
+    assert result.provenance["verdicts"]["total"] == 4
+    # a backend error message names the server, never the key
+    with pytest.raises(BackendError) as err:
+        OpenAIBackend("m", f"http://127.0.0.1:{free_port()}/v1", max_retries=0).generate([])
+    assert SECRET not in str(err.value)
     assert proxy.seen and all(h.get("authorization") == f"Bearer {SECRET}" for _, h, _ in proxy.seen)
     for f in out.rglob("*"):
         if f.is_file():
@@ -170,3 +181,35 @@ def test_api_key_is_sent_but_never_stored(proxy, tmp_path, monkeypatch, caplog, 
     captured = capsys.readouterr()
     assert SECRET not in captured.out + captured.err
     assert SECRET not in json.dumps(result.provenance)
+
+
+def test_judge_many_runs_verdicts_concurrently():
+    from referee.judge._concurrent import judge_many
+
+    slow = CannedServer(delay=0.05)
+    try:
+        judge = PairwiseLogprobJudge(OpenAIBackend("m", slow.url, concurrency=4))
+        answers = judge_many(judge, [("q", f"a{i}", f"b{i}") for i in range(8)])
+        assert [a.status for a in answers] == ["ok"] * 8 and slow.max_inflight == 4
+        assert answers[0].p_first == judge.judge("q", "a0", "b0").p_first
+    finally:
+        slow.stop()
+
+
+def test_rank_with_the_generate_then_parse_judge_on_a_server_without_logprobs(tmp_path):
+    from _http_helpers import CANNED
+
+    reply = {**CANNED, "choices": [{**CANNED["choices"][0], "logprobs": None,
+                                    "message": {"role": "assistant", "content": "Both fine, but [[A]]"}}]}
+    srv = CannedServer(reply=reply)
+    try:
+        rows = [r for r in map(json.loads, EXAMPLE.read_text().splitlines()) if r["prompt_id"] in ("q01", "q05")]
+        data = write_jsonl(tmp_path / "c.jsonl", rows)
+        res = rank(RankOptions(candidates=[data], output=tmp_path / "run", judge=f"openai:m@{srv.url}", n_boot=50,
+                               report=False))
+    finally:
+        srv.stop()
+    assert res.provenance["judge"]["method"].startswith("generate then parse")
+    assert res.provenance["verdicts"]["ok"] == 12
+    assert res.provenance["judge_behaviour"]["first_position_rate"] == 1.0
+    assert res.provenance["judge_behaviour"]["position_consistency"] == 0.0

@@ -125,6 +125,7 @@ class OpenAIBackend:
         self.chars_per_token = chars_per_token
         self.seed = seed
         self._logprobs: bool | None = None
+        self._auth: dict[str, str] | None = None
         self._schema_style: str | None = None  # "json_schema" or "json_object", found on first use
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -173,7 +174,8 @@ class OpenAIBackend:
                                       max_keepalive_connections=max(self.concurrency, 1))
 
                 async def make() -> None:
-                    self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits)
+                    # the key (if any) rides on the client's default headers: no per-request merge
+                    self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits, headers=self._headers())
                     self._sem = asyncio.Semaphore(self.concurrency)
 
                 asyncio.run_coroutine_threadsafe(make(), loop).result()
@@ -211,11 +213,16 @@ class OpenAIBackend:
 
     # -- requests ------------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
-        for name in self.api_key_env:
-            key = os.environ.get(name)
-            if key:
-                return {"Authorization": f"Bearer {key}"}
-        return {}
+        # Read from the environment on first use, then kept in memory only (never described,
+        # logged or stored).
+        if self._auth is None:
+            self._auth = {}
+            for name in self.api_key_env:
+                key = os.environ.get(name)
+                if key:
+                    self._auth = {"Authorization": f"Bearer {key}"}
+                    break
+        return self._auth
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after:
@@ -234,7 +241,6 @@ class OpenAIBackend:
         """
         assert self._client is not None and self._sem is not None
         url = self.base_url + path
-        headers = self._headers()
         last = ""
         unreachable = False
         async with self._sem:
@@ -244,7 +250,7 @@ class OpenAIBackend:
                 self.stats["requests"] += 1
                 retry_after = None
                 try:
-                    r = await self._client.post(url, json=body, headers=headers)
+                    r = await self._client.post(url, json=body)
                 except httpx.TimeoutException:
                     last, unreachable = f"no answer within {self.timeout:g} s", False
                 except httpx.ConnectError as e:
