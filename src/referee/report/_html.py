@@ -519,7 +519,8 @@ def _forest(rows: list[dict[str, Any]], level: float, title_x: str) -> dict[str,
              "hovertext": hover, "hoverinfo": "text", "name": "rating"}
     n = len(rows)
     layout = _layout(height=max(200, 40 * n + 90), showlegend=False, margin={"l": 10, "r": 30, "t": 10, "b": 50},
-                     xaxis={"title": {"text": title_x}, "zeroline": False, "gridcolor": "#e4e7eb"},
+                     xaxis={"title": {"text": title_x, "font": {"size": 12, "color": "#616e7c"}}, "zeroline": False,
+                            "gridcolor": "#e4e7eb"},
                      yaxis={"autorange": "reversed", "automargin": True, "gridcolor": "#f0f2f4",
                             "categoryorder": "array", "categoryarray": ys},
                      shapes=[{"type": "line", "xref": "x", "yref": "paper", "x0": 1000, "x1": 1000, "y0": 0,
