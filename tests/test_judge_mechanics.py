@@ -155,3 +155,30 @@ def test_kill_9_loses_at_most_one_verdict_and_resume_never_reasks(tmp_path, chil
     assert run["verdicts"]["cache_hits"] == before
     assert run["verdicts"]["asked"] == 144 - before
     assert sqlite3.connect(db_path).execute("SELECT COUNT(*) FROM verdicts").fetchone()[0] == 144
+
+
+def test_several_judges_are_combined_into_one_rated_ensemble(smol_judge, small_set, tmp_path):
+    from referee.judge import PairwiseLogprobJudge, PairwiseTemplate, DEFAULT_TEMPLATE
+
+    # a second real judge: the same small model with other words (a different judge id)
+    other = PairwiseLogprobJudge(smol_judge.backend, template=PairwiseTemplate(
+        system="You compare two answers to a question and pick the more helpful, correct one.",
+        user=DEFAULT_TEMPLATE.user, prefill=DEFAULT_TEMPLATE.prefill))
+    assert other.judge_id != smol_judge.judge_id
+    import referee._pipeline as pipeline
+
+    opts = RankOptions(candidates=[small_set], output=tmp_path / "run", n_boot=100, report=False)
+    judges = [smol_judge, other]
+    orig = pipeline.make_judge
+    try:  # build the judges from specs as the CLI does, but reuse the loaded model
+        pipeline.make_judge = lambda spec, **kw: judges[int(spec)]
+        res = pipeline.rank(opts.model_copy(update={"judges": ["0", "1"]}))
+    finally:
+        pipeline.make_judge = orig
+    assert res.progress.asked == 36  # 18 verdicts per judge
+    ens = res.provenance["ensemble"]
+    assert ens["id"] and len(ens["members"]) == 2 and len(res.provenance["judges"]) == 2
+    assert {o for o in ens["members"][0]} >= {"name"}
+    with VerdictStore.open(tmp_path / "run" / "verdicts.sqlite") as store:
+        assert ens["id"] in store.judges()  # the ensemble is stored as a judge of its own
+    assert len(res.rows) == 3

@@ -32,6 +32,7 @@ class RankOptions(BaseModel):
     candidates: list[Path]
     output: Path | None = None
     judge: str = "qwen2.5-coder-1.5b"
+    judges: list[str] | None = Field(default=None, description="several judges, combined without labels")
     plan: str = "round-robin"
     baseline: str | None = None
     budget: int | None = Field(default=None, description="at most this many comparisons (2 judge calls each)")
@@ -174,10 +175,18 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
     except ValueError as e:
         raise InputError(str(e), field="--plan/--baseline/--budget") from None
     if judge is None:
-        judge = make_judge(options.judge, n_ctx=options.n_ctx, seed=options.seed, min_mass=options.min_mass,
-                           mode=options.mode, template=None if options.template is None else str(options.template))
-    if callable(getattr(judge, "bind", None)):  # replayed verdicts are looked up by the texts' systems
-        judge.bind(cset)
+        specs = options.judges or [options.judge]
+        if len(set(specs)) != len(specs):
+            raise InputError(f"a judge is listed twice in {specs}", field="--judges")
+        judges = [make_judge(spec, n_ctx=options.n_ctx, seed=options.seed, min_mass=options.min_mass,
+                             mode=options.mode, template=None if options.template is None else str(options.template))
+                  for spec in specs]
+    else:
+        judges = [judge]
+    for j in judges:
+        if callable(getattr(j, "bind", None)):  # replayed verdicts are looked up by the texts' systems
+            j.bind(cset)
+    judge = judges[0]
     out_dir = options.run_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     provenance: dict[str, Any] = {
@@ -190,9 +199,12 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
         "judge": {"id": judge.judge_id, "name": judge.name, **judge.spec},
         "seed": options.seed,
     }
+    if len(judges) > 1:
+        provenance["judges"] = [{"id": j.judge_id, "name": j.name, **j.spec} for j in judges]
     store = VerdictStore(out_dir / "verdicts.sqlite")
     try:
-        store.register_judge(judge.judge_id, judge.spec)
+        for j in judges:
+            store.register_judge(j.judge_id, j.spec)
         store.put_candidates(cset.prompts.values(), cset.candidates.values())
         run_id = store.start_run(provenance)
         progress = JudgeProgress()
@@ -200,28 +212,37 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
             on_start(progress)
         results: dict[Comparison, float] = {}
         verdicts: list[Verdict] = []
-        while judge.mode == "pairwise":
+        per_judge: dict[str, list[PairOutcome]] = {}
+        pairwise = [j for j in judges if j.mode == "pairwise"]
+        while pairwise:
             batch = planner.next_batch(results)
             if not batch:
                 break
-            got = judge_comparisons(batch, cset, judge, store, progress=progress, on_verdict=on_verdict)
-            verdicts.extend(got)
-            by_pair = {}
-            for v in got:
-                by_pair.setdefault((v.prompt_id, frozenset(v.systems)), []).append(v.verdict_id)
-            outs = {(o.prompt_id, frozenset((o.system_a, o.system_b))): o
-                    for o in store.pairwise_outcomes(judge_id=judge.judge_id,
-                                                     verdict_ids=[v.verdict_id for v in got])}
+            # the planner is steered by the judges' mean outcome of each comparison
+            sums: dict[tuple[str, frozenset[str]], list[float]] = {}
+            for j in pairwise:
+                got = judge_comparisons(batch, cset, j, store, progress=progress, on_verdict=on_verdict)
+                verdicts.extend(got)
+                for o in store.pairwise_outcomes(judge_id=j.judge_id, verdict_ids=[v.verdict_id for v in got]):
+                    sums.setdefault((o.prompt_id, frozenset((o.system_a, o.system_b))), []).append(
+                        (o.system_a, o.p_a))
             for c in batch:
-                o = outs.get((c.prompt_id, frozenset((c.system_a, c.system_b))))
-                if o is not None:
-                    results[c] = o.p_a if o.system_a == c.system_a else 1.0 - o.p_a
-        if judge.mode != "pairwise":  # pointwise / listwise / verifier: every candidate, then pairs from scores
-            from .judge._modes import judge_by_mode
-            outcomes = judge_by_mode(cset, judge, store, verdicts, progress=progress, on_verdict=on_verdict,
-                                     seed=options.seed)
+                got_c = sums.get((c.prompt_id, frozenset((c.system_a, c.system_b))))
+                if got_c:
+                    ps = [p if a == c.system_a else 1.0 - p for a, p in got_c]
+                    results[c] = sum(ps) / len(ps)
+        for j in judges:
+            if j.mode == "pairwise":
+                ids = [v.verdict_id for v in verdicts if v.judge_id == j.judge_id]
+                per_judge[j.judge_id] = store.pairwise_outcomes(judge_id=j.judge_id, verdict_ids=ids)
+            else:  # pointwise / listwise / verifier: every candidate, then pairs from scores
+                from .judge._modes import judge_by_mode
+                per_judge[j.judge_id] = judge_by_mode(cset, j, store, verdicts, progress=progress,
+                                                      on_verdict=on_verdict, seed=options.seed)
+        if len(judges) == 1:
+            outcomes = per_judge[judge.judge_id]
         else:
-            outcomes = store.pairwise_outcomes(judge_id=judge.judge_id, verdict_ids=[v.verdict_id for v in verdicts])
+            outcomes = _ensemble(store.path, judges, per_judge, provenance)
         stats = run_stats(verdicts, outcomes)
         table, unrated = rate_outcomes(cset.systems, outcomes, n_boot=options.n_boot, seed=options.seed,
                                        level=options.level)
@@ -251,6 +272,19 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
         write_html_report(out_dir)
     return RankResult(table=table, rows=rows, provenance=provenance, stats=stats, out_dir=out_dir,
                       progress=progress, stop_reason=planner.stop_reason)
+
+
+def _ensemble(path: Path, judges: list[Any], per_judge: dict[str, list[PairOutcome]],
+              provenance: dict[str, Any]) -> list[PairOutcome]:
+    """Several judges' outcomes combined without labels (weak supervision), for this run's items only."""
+    from .combine import ensemble_outcomes
+
+    planned = {(o.prompt_id, frozenset((o.system_a, o.system_b))) for outs in per_judge.values() for o in outs}
+    outs, ens = ensemble_outcomes(path, [j.judge_id for j in judges])
+    outs = [o for o in outs if (o.prompt_id, frozenset((o.system_a, o.system_b))) in planned]
+    provenance["ensemble"] = {"id": outs[0].judge_id if outs else None, "method": ens.method,
+                              "members": ens.table(), "notes": list(ens.notes)}
+    return outs
 
 
 def leaderboard_rows(table: RatingTable, stats: RunStats) -> list[dict[str, Any]]:

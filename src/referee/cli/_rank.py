@@ -24,6 +24,8 @@ def rank(
     judge: str = typer.Option(DEFAULT_JUDGE_MODEL, help="qwen2.5-coder-1.5b, smollm2-135m, a GGUF path, "
                               "openai:MODEL@URL (key from $REFEREE_API_KEY/$OPENAI_API_KEY), replay:FILE.jsonl[#annotator] "
                               "or verify:bleu|chrf|exact|regex:PAT|length:N|json-schema:FILE|python-tests|perplexity"),
+    judges: Optional[str] = typer.Option(None, help="several judges, comma-separated (same forms as --judge), "
+                                         "combined without labels (Dawid–Skene)"),
     mode: str = typer.Option("pairwise", help="pairwise, pairwise-generate, pointwise (rubric score + diagnoses), "
                              "pyes (pointwise P(Yes)) or listwise"),
     template: Optional[Path] = typer.Option(None, help="custom judge: a Jinja template file with a referee header"),
@@ -42,7 +44,8 @@ def rank(
         plan = "baseline"
     options = RankOptions(candidates=candidates, output=output, judge=judge, plan=plan, baseline=baseline,
                           budget=budget, until=until, allow_missing=allow_missing, seed=seed, n_boot=n_boot,
-                          n_ctx=n_ctx, report=report, mode=mode, template=template)
+                          n_ctx=n_ctx, report=report, mode=mode, template=template,
+                          judges=None if judges is None else [j.strip() for j in judges.split(",") if j.strip()])
     columns = (TextColumn("[bold]judging[/]"), BarColumn(), MofNCompleteColumn(),
                TextColumn("cache hits {task.fields[hits]}"), TextColumn("{task.fields[speed]}"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
@@ -83,6 +86,11 @@ def print_result(result: RankResult) -> None:
         f"position consistency {_pct(beh['position_consistency'])} over {beh['pairs_both_orders']} pairs; "
         f"first-shown wins {_pct(beh['first_position_rate'])}; "
         f"truncated candidates: {beh['truncated_candidates']}", highlight=False)
+    ens = prov.get("ensemble")
+    if ens:
+        kept = [m for m in ens["members"] if m.get("kept", True)]
+        console.print(f"ensemble {ens['id']} ({ens['method']}) of {len(ens['members'])} judges, "
+                      f"{len(kept)} kept", highlight=False)
     unrated = prov["rating"].get("unrated_systems") or []
     if unrated:
         console.print(f"[yellow]not rated[/] (no usable verdict): {', '.join(unrated)}", highlight=False)
