@@ -58,7 +58,7 @@ def test_bad_rows_name_file_line_field(tmp_path, row, field, line):
 def test_not_json_and_empty(tmp_path):
     f = tmp_path / "v.jsonl"
     f.write_text("{not json\n")
-    with pytest.raises(InputError, match="not valid JSON") as e:
+    with pytest.raises(InputError, match="malformed JSON") as e:
         read_verdicts(f)
     assert e.value.line == 1
     f.write_text("\n")

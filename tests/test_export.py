@@ -137,5 +137,5 @@ def test_bad_combined_file_names_line_and_field(tmp_path):
         load_preferences(f)
     assert e.value.line == 2 and e.value.field == "p_a"
     f.write_text(json.dumps(good) + "\n{oops\n")
-    with pytest.raises(InputError, match="not valid JSON"):
+    with pytest.raises(InputError, match="malformed JSON"):
         load_preferences(f)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .._jsonl import read_jsonl_objects
 from ..errors import InputError, RatingError
 from . import app
 
@@ -154,18 +155,8 @@ def read_pairwise(path: Path, covariates: list[str], judge: str | None = None) -
             for line, rec in enumerate(reader, start=2):
                 _add(data, rec, path, line, covariates)
     else:
-        with open(path, encoding="utf-8") as f:
-            for line, text in enumerate(f, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    rec = json.loads(text)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"not valid JSON ({e.msg}); expected one JSON object a line", path=path,
-                                     line=line) from None
-                if not isinstance(rec, dict):
-                    raise InputError("expected a JSON object", path=path, line=line)
-                _add(data, rec, path, line, covariates)
+        for line, rec in read_jsonl_objects(path):
+            _add(data, rec, path, line, covariates)
     if not data.outcome:
         raise InputError("holds no pairwise verdicts", path=path)
     return data

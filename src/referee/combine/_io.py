@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._jsonl import read_jsonl_objects
 from ..errors import InputError
 from ._ensemble import Ensemble
 
@@ -118,19 +119,7 @@ def _outcome(rec: dict[str, Any], path: Path, line: int) -> float:
                      field="winner")
 
 
-def _jsonl_records(path: Path):
-    with open(path, encoding="utf-8") as f:
-        for line, text in enumerate(f, start=1):
-            if not text.strip():
-                continue
-            try:
-                rec = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise InputError(f"not valid JSON ({e.msg}); expected one JSON object a line", path=path,
-                                 line=line) from None
-            if not isinstance(rec, dict):
-                raise InputError("expected a JSON object", path=path, line=line)
-            yield line, rec
+_jsonl_records = read_jsonl_objects
 
 
 def read_verdicts_jsonl(path: str | Path) -> VerdictTable:

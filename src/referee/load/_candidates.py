@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._jsonl import read_jsonl_objects
 from ..errors import InputError, MissingCandidatesError
 
 # Canonical field -> accepted spellings, first match wins. The aliases are the names
@@ -92,20 +93,6 @@ def _as_text(value: Any, *, path: Path, line: int, field: str, allow_number: boo
                      path=path, line=line, field=field)
 
 
-def _rows_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with _open(path) as fh:
-        for lineno, text in enumerate(fh, 1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise InputError(f"malformed JSON ({e.msg} at column {e.colno})", path=path, line=lineno) from None
-            if not isinstance(row, dict):
-                raise InputError(f"expected a JSON object, got {type(row).__name__}", path=path, line=lineno)
-            yield lineno, row
-
-
 def _rows_json(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with _open(path) as fh:
         try:
@@ -152,7 +139,7 @@ def _open(path: Path, newline: str | None = None):
         raise InputError(f"cannot read file ({e.strerror})", path=path) from None
 
 
-_READERS = {".jsonl": _rows_jsonl, ".json": _rows_json, ".csv": _rows_csv, ".parquet": _rows_parquet}
+_READERS = {".jsonl": read_jsonl_objects, ".json": _rows_json, ".csv": _rows_csv, ".parquet": _rows_parquet}
 
 
 def _reader_for(path: Path):

@@ -1,0 +1,39 @@
+"""Reading JSONL files of records, with errors that name the file and line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+
+def read_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line number, object)`` for each non-blank line of a JSONL file.
+
+    Raises:
+        InputError: the file cannot be read or is not UTF-8, a line is not valid JSON, or a
+            line holds something other than a JSON object; the error names the file and line.
+    """
+    path = Path(path)
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"cannot read file ({e.strerror})", path=path) from None
+    with fh:
+        try:
+            for line, text in enumerate(fh, 1):
+                if not text.strip():
+                    continue
+                try:
+                    rec = json.loads(text)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"malformed JSON ({e.msg} at column {e.colno}); expected one JSON object "
+                                     "a line", path=path, line=line) from None
+                if not isinstance(rec, dict):
+                    raise InputError(f"expected a JSON object, got {type(rec).__name__}", path=path, line=line)
+                yield line, rec
+        except UnicodeDecodeError as e:
+            raise InputError(f"not UTF-8 text (byte offset {e.start})", path=path) from None
