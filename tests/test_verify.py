@@ -103,3 +103,19 @@ def test_verifier_verdicts_are_stored_with_provenance_and_rated(tmp_path):
     assert len(outs) == 9 and all(0.0 <= o.p_a <= 1.0 for o in outs)
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["judge"]["id"] == vs[0].judge_id
+
+
+def test_cli_rank_with_a_verifier(tmp_path, child_env):
+    import subprocess
+
+    from conftest import EXAMPLE, referee_cmd
+
+    out = subprocess.run(referee_cmd("rank", str(EXAMPLE), "--judge", "verify:length:40", "-o", str(tmp_path / "r"),
+                                     "--n-boot", "50", "--no-report"),
+                         capture_output=True, text=True, env=child_env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["judge"]["verifier"] == "length" and run["verdicts"]["ok"] == 72
+    bad = subprocess.run(referee_cmd("rank", str(EXAMPLE), "--judge", "verify:nope", "-o", str(tmp_path / "x")),
+                         capture_output=True, text=True, env=child_env, timeout=300)
+    assert bad.returncode == 2 and "unknown verifier" in bad.stderr
