@@ -16,6 +16,7 @@ from referee.backends import OpenAIBackend, ServerUnreachableError
 from referee.backends._openai import parse_openai_spec
 from referee.errors import BackendError
 from referee.judge import GeneratePairwiseJudge, PairwiseLogprobJudge, RubricJudge, make_judge
+from referee.store import VerdictStore
 
 from _http_helpers import CannedServer, FaultProxy, LlamaServer, free_port
 from conftest import EXAMPLE, referee_cmd, write_jsonl
@@ -213,3 +214,19 @@ def test_rank_with_the_generate_then_parse_judge_on_a_server_without_logprobs(tm
     assert res.provenance["verdicts"]["ok"] == 12
     assert res.provenance["judge_behaviour"]["first_position_rate"] == 1.0
     assert res.provenance["judge_behaviour"]["position_consistency"] == 0.0
+
+
+def test_rank_sends_http_verdicts_concurrently(tmp_path):
+    slow = CannedServer(delay=0.2)
+    try:
+        rows = [r for r in map(json.loads, EXAMPLE.read_text().splitlines()) if r["prompt_id"] in ("q01", "q05")]
+        data = write_jsonl(tmp_path / "c.jsonl", rows)
+        res = rank(RankOptions(candidates=[data], output=tmp_path / "run", judge=f"openai:m@{slow.url}", n_boot=50,
+                               report=False))
+    finally:
+        slow.stop()
+    assert res.provenance["verdicts"]["ok"] == 12 and res.provenance["verdicts"]["asked"] == 12
+    assert slow.max_inflight > 1  # 12 verdicts of 0.2 s went out together, not one by one
+    assert res.progress.judge_seconds < 12 * 0.2
+    with VerdictStore.open(tmp_path / "run" / "verdicts.sqlite") as st:
+        assert st.status_counts() == {"ok": 12, "unparseable": 0, "error": 0}

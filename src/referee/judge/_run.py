@@ -88,6 +88,8 @@ def judge_comparisons(comparisons: Iterable[Comparison], candidates: CandidateSe
     progress.planned += len(reqs)
     out: list[Verdict] = []
     streak = 0
+    from ._concurrent import Prefetcher  # HTTP judges: the next questions go out concurrently
+    ahead = Prefetcher(judge, store, candidates, reqs)
     for prompt_id, first, second in reqs:
         prompt = candidates.prompts[prompt_id]
         c1, c2 = candidates.candidates[(prompt_id, first)], candidates.candidates[(prompt_id, second)]
@@ -108,7 +110,7 @@ def judge_comparisons(comparisons: Iterable[Comparison], candidates: CandidateSe
             progress.cache_hits += 1
         else:
             t0 = time.perf_counter()
-            ans = judge.judge(prompt.text, c1.output, c2.output)
+            ans = ahead.answer(vid, prompt.text, c1.output, c2.output)
             progress.judge_seconds += time.perf_counter() - t0
             progress.asked += 1
             verdict = Verdict(verdict_id=vid, question=q, judge_id=judge.judge_id, mode=judge.mode,
