@@ -18,7 +18,7 @@ from referee.errors import BackendError
 from referee.judge import GeneratePairwiseJudge, PairwiseLogprobJudge, RubricJudge, make_judge
 from referee.store import VerdictStore
 
-from _http_helpers import CannedServer, FaultProxy, LlamaServer, free_port
+from _http_helpers import CANNED as CANNED_REPLY, CannedServer, FaultProxy, LlamaServer, free_port
 from conftest import EXAMPLE, referee_cmd, write_jsonl
 
 SECRET = "sk-referee-test-5ecr3t-0123456789"
@@ -230,3 +230,19 @@ def test_rank_sends_http_verdicts_concurrently(tmp_path):
     assert res.progress.judge_seconds < 12 * 0.2
     with VerdictStore.open(tmp_path / "run" / "verdicts.sqlite") as st:
         assert st.status_counts() == {"ok": 12, "unparseable": 0, "error": 0}
+
+
+def test_pointwise_rank_scores_concurrently_over_http(tmp_path):
+    reply = {**CANNED_REPLY, "choices": [{**CANNED_REPLY["choices"][0], "logprobs": None,
+                                          "message": {"role": "assistant", "content": '{"diagnoses": [], "score": 7}'}}]}
+    slow = CannedServer(reply=reply, delay=0.2)
+    try:
+        rows = [r for r in map(json.loads, EXAMPLE.read_text().splitlines()) if r["prompt_id"] in ("q01", "q05")]
+        data = write_jsonl(tmp_path / "c.jsonl", rows)
+        res = rank(RankOptions(candidates=[data], output=tmp_path / "run", judge=f"openai:m@{slow.url}",
+                               mode="pointwise", n_boot=50, report=False))
+    finally:
+        slow.stop()
+    assert res.provenance["verdicts"]["ok"] == 6 and slow.max_inflight > 1
+    with VerdictStore.open(tmp_path / "run" / "verdicts.sqlite") as st:
+        assert {v.score for v in st.verdicts(mode="pointwise")} == {7.0}
