@@ -206,6 +206,10 @@ class OpenAIBackend:
                 self._thread.join(timeout=5)
 
     def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
+        import sys
+
+        if sys.is_finalizing():  # the daemon loop thread dies with the interpreter
+            return
         try:
             self.close()
         except Exception:  # noqa: BLE001
