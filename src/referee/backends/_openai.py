@@ -13,6 +13,7 @@ error messages, or of anything stored.
 from __future__ import annotations
 
 import asyncio
+import sys
 import json
 import math
 import os
@@ -206,8 +207,6 @@ class OpenAIBackend:
                 self._thread.join(timeout=5)
 
     def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
-        import sys
-
         if sys.is_finalizing():  # the daemon loop thread dies with the interpreter
             return
         try:
