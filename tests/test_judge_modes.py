@@ -296,3 +296,24 @@ def test_score_candidates_reuses_answers_for_identical_texts(tmp_path):
     assert all(v.mode == "pointwise" and v.score == 6.0 and v.completion_tokens == 3 for v in first)
     with pytest.raises(AttributeError):
         rank_lists(cset, judge, VerdictStore(tmp_path / "w.sqlite"))  # a rubric judge cannot rank lists
+
+
+def test_judge_config_file(tmp_path):
+    srv = CannedServer(reply={**CANNED, "choices": [{**CANNED["choices"][0], "logprobs": None}]})
+    try:
+        cfg = tmp_path / "judge.toml"
+        cfg.write_text(f'judge = "openai:m@{srv.url}"\nmode = "pointwise"\nconcurrency = 3\ntimeout = 7.5\n'
+                       'api_key_env = "MY_JUDGE_KEY"\nscale = [1, 5]\ntaxonomy = ["wrong", "vague"]\n')
+        judge = make_judge(str(cfg))
+        assert isinstance(judge, RubricJudge) and judge.scale == (1, 5) and judge.taxonomy == ("wrong", "vague")
+        assert judge.backend.concurrency == 3 and judge.backend.timeout == 7.5
+        assert judge.backend.api_key_env == ("MY_JUDGE_KEY",)
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({"judge": f"openai:m@{srv.url}", "api_key": "sk-nope"}))
+        with pytest.raises(InputError, match="environment variable"):
+            make_judge(str(bad))
+        bad.write_text(json.dumps({"judge": "smollm2-135m", "concurrency": 4}))
+        with pytest.raises(InputError, match="openai"):
+            make_judge(str(bad))
+    finally:
+        srv.stop()

@@ -23,7 +23,8 @@ def rank(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="run folder (default referee-runs/<name>/)"),
     judge: str = typer.Option(DEFAULT_JUDGE_MODEL, help="qwen2.5-coder-1.5b, smollm2-135m, a GGUF path, "
                               "openai:MODEL@URL (key from $REFEREE_API_KEY/$OPENAI_API_KEY), replay:FILE.jsonl[#annotator] "
-                              "or verify:bleu|chrf|exact|regex:PAT|length:N|json-schema:FILE|python-tests|perplexity"),
+                              "verify:bleu|chrf|exact|regex:PAT|length:N|json-schema:FILE|python-tests|perplexity, "
+                              "or a judge config file (.json/.toml; see docs/judges.md)"),
     judges: Optional[str] = typer.Option(None, help="several judges, comma-separated (same forms as --judge), "
                                          "combined without labels (Dawid–Skene)"),
     mode: str = typer.Option("pairwise", help="pairwise, pairwise-generate, pointwise (rubric score + diagnoses), "

@@ -8,7 +8,8 @@
   otherwise it generates and parses a ``[[A]]``/``[[B]]``/``[[TIE]]`` verdict;
 - ``replay:FILE.jsonl[#annotator]``: recorded verdicts played back (pairwise only);
 - ``verify:NAME[:ARG]``: a verifier (bleu, chrf, exact, regex:PATTERN, length:MAX_WORDS,
-  json-schema:SCHEMA.json, python-tests, perplexity[:MODEL]).
+  json-schema:SCHEMA.json, python-tests, perplexity[:MODEL]);
+- ``FILE.json`` / ``FILE.toml``: a judge config file (see :func:`load_judge_config`).
 
 ``--mode``: ``pairwise`` (default), ``pairwise-generate``, ``pointwise`` (rubric score + diagnoses),
 ``pyes`` (pointwise P(Yes)), ``listwise``. ``--template FILE`` makes a :class:`CustomJudge`
@@ -26,13 +27,16 @@ from ..errors import InputError
 MODES = ("pairwise", "pairwise-generate", "pointwise", "pyes", "listwise")
 
 
-def make_backend(spec: str, *, n_ctx: int = 4096, seed: int = 0) -> Any:
-    """The backend named by a ``--judge`` spec (llama.cpp model or ``openai:MODEL@URL``)."""
+def make_backend(spec: str, *, n_ctx: int = 4096, seed: int = 0, **options: Any) -> Any:
+    """The backend named by a ``--judge`` spec (llama.cpp model or ``openai:MODEL@URL``); ``options``
+    go to :class:`~referee.backends.OpenAIBackend`."""
     if spec.startswith("openai:"):
         from ..backends._openai import OpenAIBackend, parse_openai_spec
 
         model, url = parse_openai_spec(spec)
-        return OpenAIBackend(model, url, n_ctx=n_ctx, seed=seed)
+        if isinstance(options.get("api_key_env"), str):
+            options["api_key_env"] = (options["api_key_env"],)
+        return OpenAIBackend(model, url, n_ctx=n_ctx, seed=seed, **options)
     from ..backends import LlamaCppBackend
 
     return LlamaCppBackend(spec, n_ctx=n_ctx, seed=seed)
@@ -66,9 +70,71 @@ def make_verifier(spec: str, *, n_ctx: int = 4096) -> Any:
     return cls()
 
 
+BACKEND_KEYS = ("concurrency", "timeout", "max_retries", "backoff", "max_backoff", "top_logprobs", "api_key_env",
+                "chars_per_token")
+JUDGE_KEYS = {"pointwise": ("scale", "taxonomy", "max_diagnoses", "max_tokens", "max_chars", "use_reference"),
+              "pyes": ("use_reference",), "listwise": ("max_k", "max_tokens"),
+              "pairwise-generate": ("max_tokens",), "pairwise": ()}
+
+
+def load_judge_config(path: str | Path) -> dict[str, Any]:
+    """A judge config file (JSON or TOML): ``judge`` (a spec), optional ``mode``, ``template``,
+    ``n_ctx``, ``min_mass``, backend settings (``concurrency``, ``timeout``, ``max_retries``,
+    ``backoff``, ``top_logprobs``, ``api_key_env`` = the NAME of the variable holding the key) and
+    judge settings (``scale``, ``taxonomy``, ``max_diagnoses``, ``max_tokens``, ``max_k``, ...).
+    A key itself is refused: keys live in the environment only."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".toml":
+            import tomllib
+
+            cfg = tomllib.loads(text)
+        else:
+            cfg = json.loads(text)
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot read the judge config: {e}", path=path) from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("judge"), str):
+        raise InputError("a judge config needs a 'judge' spec string", path=path, field="judge")
+    for k in cfg:
+        if k.lower() in ("api_key", "key", "token", "authorization", "password", "secret"):
+            raise InputError(f"'{k}' in a config file: put the API key in an environment variable "
+                             "($REFEREE_API_KEY or one named by api_key_env)", path=path, field=k)
+    allowed = {"judge", "mode", "template", "n_ctx", "min_mass", "seed", *BACKEND_KEYS,
+               *(k for ks in JUDGE_KEYS.values() for k in ks)}
+    unknown = sorted(set(cfg) - allowed)
+    if unknown:
+        raise InputError(f"unknown judge config keys {unknown}; known: {sorted(allowed)}", path=path)
+    return cfg
+
+
 def build_judge(spec: str, *, n_ctx: int = 4096, seed: int = 0, min_mass: float = 0.5, mode: str = "pairwise",
                 template: str | Path | None = None) -> Any:
-    """Build the judge for ``--judge spec --mode mode [--template FILE]`` (see the module notes)."""
+    """Build the judge for ``--judge spec --mode mode [--template FILE]`` (see the module notes).
+
+    ``spec`` may also be a judge config file (``.json``/``.toml``, see :func:`load_judge_config`);
+    its settings win over the arguments.
+    """
+    if spec.endswith((".json", ".toml")) and Path(spec).is_file():
+        cfg = load_judge_config(spec)
+        mode = cfg.get("mode", mode)
+        template = cfg.get("template", template)
+        n_ctx, seed, min_mass = cfg.get("n_ctx", n_ctx), cfg.get("seed", seed), cfg.get("min_mass", min_mass)
+        inner = cfg["judge"]
+        backend_opts = {k: cfg[k] for k in BACKEND_KEYS if k in cfg}
+        if backend_opts and not inner.startswith("openai:"):
+            raise InputError(f"{sorted(backend_opts)} apply to openai: judges only", path=spec)
+        judge_opts = {k: cfg[k] for k in JUDGE_KEYS.get(mode, ()) if k in cfg}
+        if "scale" in judge_opts:
+            judge_opts["scale"] = tuple(judge_opts["scale"])
+        return _build(inner, n_ctx=n_ctx, seed=seed, min_mass=min_mass, mode=mode, template=template,
+                      backend_opts=backend_opts, judge_opts=judge_opts)
+    return _build(spec, n_ctx=n_ctx, seed=seed, min_mass=min_mass, mode=mode, template=template)
+
+
+def _build(spec: str, *, n_ctx: int, seed: int, min_mass: float, mode: str, template: str | Path | None,
+           backend_opts: dict[str, Any] | None = None, judge_opts: dict[str, Any] | None = None) -> Any:
+    judge_opts = judge_opts or {}
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}: one of {', '.join(MODES)}", field="--mode")
     if spec.startswith("replay:"):
@@ -80,7 +146,7 @@ def build_judge(spec: str, *, n_ctx: int = 4096, seed: int = 0, min_mass: float 
         return ReplayJudge(path, annotator=annotator or None)
     if spec.startswith("verify:"):
         return make_verifier(spec, n_ctx=n_ctx)
-    backend = make_backend(spec, n_ctx=n_ctx, seed=seed)
+    backend = make_backend(spec, n_ctx=n_ctx, seed=seed, **(backend_opts or {}))
     if template is not None:
         from ._custom import CustomJudge
 
@@ -92,15 +158,17 @@ def build_judge(spec: str, *, n_ctx: int = 4096, seed: int = 0, min_mass: float 
         generate = mode == "pairwise-generate"
         if not generate and callable(getattr(backend, "supports_logprobs", None)):
             generate = not backend.supports_logprobs()
-        return GeneratePairwiseJudge(backend) if generate else PairwiseLogprobJudge(backend, min_mass=min_mass)
+        if generate:
+            return GeneratePairwiseJudge(backend, **judge_opts)
+        return PairwiseLogprobJudge(backend, min_mass=min_mass)
     if mode == "pointwise":
         from ._pointwise import RubricJudge
 
-        return RubricJudge(backend)
+        return RubricJudge(backend, **judge_opts)
     if mode == "pyes":
         from ._pointwise import YesProbabilityJudge
 
-        return YesProbabilityJudge(backend, min_mass=min_mass)
+        return YesProbabilityJudge(backend, min_mass=min_mass, **judge_opts)
     from ._listwise import ListwiseJudge
 
-    return ListwiseJudge(backend)
+    return ListwiseJudge(backend, **judge_opts)
