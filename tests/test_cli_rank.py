@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from conftest import DATA, EXAMPLE, referee_cmd
+from conftest import EXAMPLE, referee_cmd
 
 
 def test_rank_example_end_to_end(tmp_path, child_env):

@@ -14,55 +14,18 @@ into pairwise outcomes for rating.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import BackendError
 from ..load import CandidateSet
 from ..store import PairOutcome, Verdict, VerdictStore, question_key, verdict_id
 from ._run import JudgeProgress
+from ._run import ask_via_store as _ask
+from ._run import check_error_streak as _guard
 
 POINTWISE_MODES = ("pointwise", "verifier")
-
-
-def _ask(store: VerdictStore, judge: Any, mode: str, prompt_id: str, prompt_text: str, systems: list[str],
-         key_texts: list[str], ask: Callable[[], Any], progress: JudgeProgress,
-         on_verdict: Callable[[Verdict, bool], None] | None) -> Verdict:
-    q = question_key(judge.judge_id, mode, prompt_text, key_texts)
-    vid = verdict_id(q, prompt_id, systems)
-    hit = store.get(vid)
-    if hit is not None and hit.status == "error":
-        hit = None
-    if hit is None:
-        earlier = store.answer_to(q)
-        if earlier is not None:
-            hit = earlier.model_copy(update={"verdict_id": vid, "prompt_id": prompt_id, "systems": systems,
-                                             "created_at": "",
-                                             "detail": {**earlier.detail, "reused_from": earlier.verdict_id}})
-            store.put(hit)
-    if hit is not None:
-        verdict, cached = hit, True
-        progress.cache_hits += 1
-    else:
-        t0 = time.perf_counter()
-        ans = ask()
-        progress.judge_seconds += time.perf_counter() - t0
-        progress.asked += 1
-        verdict = Verdict(verdict_id=vid, question=q, judge_id=judge.judge_id, mode=mode, prompt_id=prompt_id,
-                          systems=systems, status=ans.status, p_first=ans.p_first,
-                          score=getattr(ans, "score", None), detail=ans.detail, raw=ans.raw, error=ans.error,
-                          prompt_tokens=ans.prompt_tokens, completion_tokens=getattr(ans, "completion_tokens", 0),
-                          latency_s=ans.latency_s)
-        store.put(verdict)
-        cached = False
-    progress.done += 1
-    progress.status[verdict.status] = progress.status.get(verdict.status, 0) + 1
-    if on_verdict is not None:
-        on_verdict(verdict, cached)
-    return verdict
 
 
 class _Ahead:
@@ -102,14 +65,6 @@ class _Ahead:
                 answers = list(pool.map(lambda item: item[1](), batch))
             self.cache.update(zip((v for v, _ in batch), answers))
         return self.cache.pop(vid)
-
-
-def _guard(streak: int, verdict: Verdict, limit: int) -> int:
-    streak = streak + 1 if verdict.status == "error" else 0
-    if streak >= limit:
-        raise BackendError(f"stopping after {streak} judge errors in a row; last: {verdict.error}. "
-                           "Verdicts so far are stored; fix the backend and run again to resume.")
-    return streak
 
 
 def score_candidates(candidates: CandidateSet, judge: Any, store: VerdictStore, *,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import BackendError
 from ..load import CandidateSet
@@ -93,39 +94,62 @@ def judge_comparisons(comparisons: Iterable[Comparison], candidates: CandidateSe
     for prompt_id, first, second in reqs:
         prompt = candidates.prompts[prompt_id]
         c1, c2 = candidates.candidates[(prompt_id, first)], candidates.candidates[(prompt_id, second)]
-        q = question_key(judge.judge_id, judge.mode, prompt.text, [c1.output, c2.output])
-        vid = verdict_id(q, prompt_id, [first, second])
-        hit = store.get(vid)
-        if hit is not None and hit.status == "error":
-            hit = None
-        if hit is None:
-            earlier = store.answer_to(q)
-            if earlier is not None:
-                hit = earlier.model_copy(update={"verdict_id": vid, "prompt_id": prompt_id,
-                                                 "systems": [first, second], "created_at": "",
-                                                 "detail": {**earlier.detail, "reused_from": earlier.verdict_id}})
-                store.put(hit)
-        if hit is not None:
-            verdict, cached = hit, True
-            progress.cache_hits += 1
-        else:
-            t0 = time.perf_counter()
-            ans = ahead.answer(vid, prompt.text, c1.output, c2.output)
-            progress.judge_seconds += time.perf_counter() - t0
-            progress.asked += 1
-            verdict = Verdict(verdict_id=vid, question=q, judge_id=judge.judge_id, mode=judge.mode,
-                              prompt_id=prompt_id, systems=[first, second], status=ans.status,
-                              p_first=ans.p_first, detail=ans.detail, raw=ans.raw, error=ans.error,
-                              prompt_tokens=ans.prompt_tokens, latency_s=ans.latency_s)
-            store.put(verdict)
-            cached = False
-        progress.done += 1
-        progress.status[verdict.status] += 1
+        vid = verdict_id(question_key(judge.judge_id, judge.mode, prompt.text, [c1.output, c2.output]),
+                         prompt_id, [first, second])
+        verdict = ask_via_store(store, judge, judge.mode, prompt_id, prompt.text, [first, second],
+                                [c1.output, c2.output],
+                                lambda: ahead.answer(vid, prompt.text, c1.output, c2.output),
+                                progress, on_verdict)
         out.append(verdict)
-        if on_verdict is not None:
-            on_verdict(verdict, cached)
-        streak = streak + 1 if verdict.status == "error" else 0
-        if streak >= max_consecutive_errors:
-            raise BackendError(f"stopping after {streak} judge errors in a row; last: {verdict.error}. "
-                               "Verdicts so far are stored; fix the backend and run again to resume.")
+        streak = check_error_streak(streak, verdict, max_consecutive_errors)
     return out
+
+
+def ask_via_store(store: VerdictStore, judge: Any, mode: str, prompt_id: str, prompt_text: str, systems: list[str],
+         key_texts: list[str], ask: Callable[[], Any], progress: JudgeProgress,
+         on_verdict: Callable[[Verdict, bool], None] | None) -> Verdict:
+    """One question through the store: the stored answer if there is one (an ``error`` row is no
+    answer; the same question about other systems with identical texts is reused), else ``ask()``,
+    committed at once. Updates ``progress`` and calls ``on_verdict(verdict, from_store)``."""
+    q = question_key(judge.judge_id, mode, prompt_text, key_texts)
+    vid = verdict_id(q, prompt_id, systems)
+    hit = store.get(vid)
+    if hit is not None and hit.status == "error":
+        hit = None
+    if hit is None:
+        earlier = store.answer_to(q)
+        if earlier is not None:
+            hit = earlier.model_copy(update={"verdict_id": vid, "prompt_id": prompt_id, "systems": systems,
+                                             "created_at": "",
+                                             "detail": {**earlier.detail, "reused_from": earlier.verdict_id}})
+            store.put(hit)
+    if hit is not None:
+        verdict, cached = hit, True
+        progress.cache_hits += 1
+    else:
+        t0 = time.perf_counter()
+        ans = ask()
+        progress.judge_seconds += time.perf_counter() - t0
+        progress.asked += 1
+        verdict = Verdict(verdict_id=vid, question=q, judge_id=judge.judge_id, mode=mode, prompt_id=prompt_id,
+                          systems=systems, status=ans.status, p_first=ans.p_first,
+                          score=getattr(ans, "score", None), detail=ans.detail, raw=ans.raw, error=ans.error,
+                          prompt_tokens=ans.prompt_tokens, completion_tokens=getattr(ans, "completion_tokens", 0),
+                          latency_s=ans.latency_s)
+        store.put(verdict)
+        cached = False
+    progress.done += 1
+    progress.status[verdict.status] = progress.status.get(verdict.status, 0) + 1
+    if on_verdict is not None:
+        on_verdict(verdict, cached)
+    return verdict
+
+
+def check_error_streak(streak: int, verdict: Verdict, limit: int) -> int:
+    """The error streak after ``verdict``; raises once it reaches ``limit`` rather than filling the
+    store with errors from a dead backend."""
+    streak = streak + 1 if verdict.status == "error" else 0
+    if streak >= limit:
+        raise BackendError(f"stopping after {streak} judge errors in a row; last: {verdict.error}. "
+                           "Verdicts so far are stored; fix the backend and run again to resume.")
+    return streak
