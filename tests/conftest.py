@@ -47,3 +47,15 @@ def child_env():
     env["PYTHONUNBUFFERED"] = "1"
     env["COLUMNS"] = "200"
     return env
+
+
+def run_cli(monkeypatch, *args) -> int:
+    """Run ``referee ARGS`` in this process (through ``main``, as the console script does); its exit code."""
+    from referee.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["referee", *map(str, args)])
+    try:
+        main()
+    except SystemExit as e:
+        return e.code
+    return 0

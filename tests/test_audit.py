@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -11,7 +10,8 @@ import pytest
 from _ensemble_helpers import external_verdicts, make_store, write_jsonl
 from referee.audit import (accuracy, agreement, audit_judge, bootstrap_interval, cohen_kappa, ece, family_preference,
                            longer_preference, position_consistency, reliability)
-from referee.cli import main
+
+from conftest import run_cli as run
 
 # Eight items. Judge verdicts P(a better), human labels (1 a, 0 b, 0.5 tie), answer lengths.
 P = np.array([0.9, 0.8, 0.3, 0.5, 0.6, 0.1, 0.7, 0.2])
@@ -86,15 +86,6 @@ def test_audit_report_with_and_without_labels():
     assert json.dumps(r.to_dict())  # serialisable, no NaN objects
     free = audit_judge(P, None, len_a=LA, len_b=LB, n_boot=50)
     assert [m.name for m in free.metrics] == ["prefers longer"]
-
-
-def run(monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["referee", *map(str, args)])
-    try:
-        main()
-    except SystemExit as e:
-        return e.code
-    return 0
 
 
 def test_cli_audit_labels_and_label_free(tmp_path, monkeypatch, capsys):

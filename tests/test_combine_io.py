@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
 
 from _ensemble_helpers import external_verdicts, make_store, write_jsonl
-from referee.cli import main
 from referee.combine import combine, read_verdicts, read_verdicts_jsonl, store_ensemble
 from referee.errors import InputError
 from referee.store import VerdictStore
 
-
-def run(monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["referee", *map(str, args)])
-    try:
-        main()
-    except SystemExit as e:
-        return e.code
-    return 0
+from conftest import run_cli as run
 
 
 def test_jsonl_orders_winner_labels_and_consistency(tmp_path):

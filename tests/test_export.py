@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pyarrow.parquet as pq
 import pytest
 
 from _ensemble_helpers import external_verdicts, make_store
-from referee.cli import main
 from referee.export import (Filters, build_rows, dpo_rows, export_dataset, kto_rows, load_preferences, ranked_rows,
                             select_rows, to_dataset, write_rows)
+
+from conftest import run_cli as run
 
 PROMPTS = {"q": "Which is best?"}
 OUTPUTS = {("q", "x"): "X answer", ("q", "y"): "Y answer", ("q", "z"): "Z answer"}
@@ -88,15 +88,6 @@ def test_from_store_combines_and_filters(tmp_path):
     assert len(loose) == 36
     ds = export_dataset(store.parent, "kto")
     assert set(ds.column_names) >= {"prompt", "completion", "label"}
-
-
-def run(monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["referee", *map(str, args)])
-    try:
-        main()
-    except SystemExit as e:
-        return e.code
-    return 0
 
 
 def test_cli_export_and_select(tmp_path, monkeypatch, capsys):

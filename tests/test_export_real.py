@@ -7,20 +7,9 @@ its pairs are position-inconsistent, and export leaves them out unless asked.
 from __future__ import annotations
 
 import json
-import sys
 
-from conftest import EXAMPLE
+from conftest import EXAMPLE, run_cli as run
 from referee._pipeline import RankOptions, rank
-from referee.cli import main
-
-
-def run(monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["referee", *map(str, args)])
-    try:
-        main()
-    except SystemExit as e:
-        return e.code
-    return 0
 
 
 def test_real_store_audit_combine_export(tmp_path, monkeypatch, capsys, smol_judge):
