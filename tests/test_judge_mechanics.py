@@ -181,7 +181,7 @@ def test_several_judges_are_combined_into_one_rated_ensemble(smol_judge, small_s
     assert res.progress.asked == 36  # 18 verdicts per judge
     ens = res.provenance["ensemble"]
     assert ens["id"] and len(ens["members"]) == 2 and len(res.provenance["judges"]) == 2
-    assert {o for o in ens["members"][0]} >= {"name"}
+    assert {m["name"] for m in ens["members"]} == {smol_judge.judge_id, other.judge_id}
     with VerdictStore.open(tmp_path / "run" / "verdicts.sqlite") as store:
         assert ens["id"] in store.judges()  # the ensemble is stored as a judge of its own
     assert len(res.rows) == 3

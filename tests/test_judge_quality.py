@@ -41,9 +41,9 @@ def test_debiased_accuracy_on_clear_cut_pairs(verdicts):
     assert correct / len(CASES) >= 0.9, f"debiased accuracy {correct}/{len(CASES)}; wrong: {wrong}"
 
 
-def test_single_order_is_worse_or_equal_than_both(verdicts):
-    # Position bias is why both orders are judged: the single-order accuracy cannot beat the
-    # debiased one by construction of the test set only if the judge is order-sensitive; record it.
+def test_single_order_verdicts_are_mostly_right(verdicts):
+    # Each order on its own must already be informative; averaging the two removes position bias
+    # but cannot rescue a judge that is near chance in either order.
     single = sum(g.p_first > 0.5 for g, _ in verdicts.values() if g.status == "ok")
     swapped = sum(b.p_first < 0.5 for _, b in verdicts.values() if b.status == "ok")
     assert single + swapped >= 0.8 * 2 * len(CASES)

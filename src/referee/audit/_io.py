@@ -13,13 +13,14 @@ def read_labels(path: str | Path) -> dict[tuple[str, frozenset[str]], tuple[str,
     """Labels: one JSON object a line with ``prompt_id, system_a, system_b`` and ``label`` (or ``outcome``/
     ``winner``): P(system_a better) in [0, 1] (fractional = share of annotators), or ``a``/``b``/``tie``.
     Several labels of one item (several annotators) are averaged."""
-    from ..combine._io import _jsonl_records, _outcome
+    from .._jsonl import read_jsonl_objects
+    from ..combine._io import _outcome
 
     path = Path(path)
     if not path.is_file():
         raise InputError("no such file", path=path)
     acc: dict[tuple[str, frozenset[str]], tuple[str, list[float]]] = {}
-    for line, rec in _jsonl_records(path):
+    for line, rec in read_jsonl_objects(path):
         for f in ("prompt_id", "system_a", "system_b"):
             if rec.get(f) in (None, ""):
                 raise InputError(f"missing {f}", path=path, line=line, field=f)

@@ -119,9 +119,6 @@ def _outcome(rec: dict[str, Any], path: Path, line: int) -> float:
                      field="winner")
 
 
-_jsonl_records = read_jsonl_objects
-
-
 def read_verdicts_jsonl(path: str | Path) -> VerdictTable:
     """External verdicts, one JSON object a line, of three kinds (a judge uses one kind):
 
@@ -143,7 +140,7 @@ def read_verdicts_jsonl(path: str | Path) -> VerdictTable:
     b = _Builder()
     point: dict[str, dict[str, dict[str, tuple[float, str]]]] = {}  # judge -> prompt -> system -> (value, id)
     kind_of: dict[str, tuple[str, int]] = {}
-    for line, rec in _jsonl_records(path):
+    for line, rec in read_jsonl_objects(path):
         pointwise = "system" in rec and "system_a" not in rec
         need = ("prompt_id", "system", "judge") if pointwise else ("prompt_id", "system_a", "system_b", "judge")
         for f in need:

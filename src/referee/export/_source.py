@@ -105,10 +105,10 @@ def load_preferences(path: str | Path, *, judges: list[str] | None = None, candi
         if path.is_dir():
             raise InputError("is a folder without verdicts.sqlite", path=path)
         if _is_combined_jsonl(path):
-            from ..combine._io import _jsonl_records
+            from .._jsonl import read_jsonl_objects
 
             records = []
-            for line, r in _jsonl_records(path):
+            for line, r in read_jsonl_objects(path):
                 for f in ("prompt_id", "system_a", "system_b", "p_a"):
                     if r.get(f) is None:
                         raise InputError(f"missing {f}", path=path, line=line, field=f)
