@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import orjson
 
 from ..errors import BackendError
 from ._protocol import ChoiceProbs
@@ -133,6 +134,7 @@ class OpenAIBackend:
         self._client: httpx.AsyncClient | None = None
         self._sem: asyncio.Semaphore | None = None
         self._lock = threading.Lock()
+        self._urls: dict[str, httpx.URL] = {}
         self.stats = {"requests": 0, "retries": 0}
 
     # -- identity ------------------------------------------------------------------------------
@@ -176,7 +178,8 @@ class OpenAIBackend:
 
                 async def make() -> None:
                     # the key (if any) rides on the client's default headers: no per-request merge
-                    self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits, headers=self._headers())
+                    self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits,
+                                                     headers={**self._headers(), "content-type": "application/json"})
                     self._sem = asyncio.Semaphore(self.concurrency)
 
                 asyncio.run_coroutine_threadsafe(make(), loop).result()
@@ -244,6 +247,12 @@ class OpenAIBackend:
         """
         assert self._client is not None and self._sem is not None
         url = self.base_url + path
+        # Parsed once per path and bodies encoded by orjson: at one request in flight against a fast
+        # server, URL parsing and stdlib JSON were most of the client's own cost (bench/server_overhead.py).
+        target = self._urls.get(path)
+        if target is None:
+            target = self._urls[path] = httpx.URL(url)
+        content = orjson.dumps(body)
         last = ""
         unreachable = False
         async with self._sem:
@@ -253,7 +262,7 @@ class OpenAIBackend:
                 self.stats["requests"] += 1
                 retry_after = None
                 try:
-                    r = await self._client.post(url, json=body)
+                    r = await self._client.post(target, content=content)
                 except httpx.TimeoutException:
                     last, unreachable = f"no answer within {self.timeout:g} s", False
                 except httpx.ConnectError as e:
@@ -263,7 +272,7 @@ class OpenAIBackend:
                 else:
                     if r.status_code == 200:
                         try:
-                            return r.json()
+                            return orjson.loads(r.content)
                         except ValueError:
                             raise ServerResponseError(
                                 f"{clean_url(url)} answered 200 with a body that is not JSON: {r.text[:200]!r}") from None

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from ..errors import BackendError
-from ._pairwise import Answer, PairwiseLogprobJudge
+from ._pairwise import Answer, PairwiseLogprobJudge, logprob_answer
 
 
 async def ajudge(judge: Any, question: str, first: str, second: str) -> Answer:
@@ -22,19 +21,6 @@ async def ajudge(judge: Any, question: str, first: str, second: str) -> Answer:
             return Answer(status="error", error=str(e), detail={"truncated": cut})
         return logprob_answer(res, a, b, judge.min_mass, cut)
     return await judge.ajudge(question, first, second)
-
-
-def logprob_answer(res: Any, a: str, b: str, min_mass: float, cut: list[bool]) -> Answer:
-    """The same verdict :class:`PairwiseLogprobJudge` makes from a backend's choice probabilities."""
-    pa, pb = res.probs[a], res.probs[b]
-    mass = pa + pb
-    detail = {"p_letters": {a: pa, b: pb}, "mass": mass, "truncated": cut, "evaluated_tokens": res.evaluated_tokens}
-    raw = json.dumps({"top_next_tokens": res.top}, ensure_ascii=False)
-    if not mass >= min_mass:
-        return Answer(status="unparseable", detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
-                      latency_s=res.latency_s, error=f"letter probability mass {mass:.3f} below {min_mass}")
-    return Answer(status="ok", p_first=pa / mass, detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
-                  latency_s=res.latency_s)
 
 
 def judge_many(judge: Any, questions: Sequence[tuple[str, str, str]]) -> list[Answer]:

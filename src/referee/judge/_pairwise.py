@@ -132,14 +132,18 @@ class PairwiseLogprobJudge:
                                             self.template.choices)
         except BackendError as e:
             return Answer(status="error", error=str(e), detail={"truncated": cut})
-        pa, pb = res.probs[a], res.probs[b]
-        mass = pa + pb
-        detail = {"p_letters": {a: pa, b: pb}, "mass": mass, "truncated": cut,
-                  "evaluated_tokens": res.evaluated_tokens}
-        raw = json.dumps({"top_next_tokens": res.top}, ensure_ascii=False)
-        if not mass >= self.min_mass:  # also catches NaN
-            return Answer(status="unparseable", detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
-                          latency_s=res.latency_s,
-                          error=f"letter probability mass {mass:.3f} below {self.min_mass}")
-        return Answer(status="ok", p_first=pa / mass, detail=detail, raw=raw,
-                      prompt_tokens=res.prompt_tokens, latency_s=res.latency_s)
+        return logprob_answer(res, a, b, self.min_mass, cut)
+
+
+def logprob_answer(res: Any, a: str, b: str, min_mass: float, cut: list[bool]) -> Answer:
+    """The verdict from a backend's choice probabilities: P(first) = P(a) / (P(a) + P(b)), or
+    ``unparseable`` when the two letters carry less than ``min_mass`` of the probability."""
+    pa, pb = res.probs[a], res.probs[b]
+    mass = pa + pb
+    detail = {"p_letters": {a: pa, b: pb}, "mass": mass, "truncated": cut, "evaluated_tokens": res.evaluated_tokens}
+    raw = json.dumps({"top_next_tokens": res.top}, ensure_ascii=False)
+    if not mass >= min_mass:  # also catches NaN
+        return Answer(status="unparseable", detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
+                      latency_s=res.latency_s, error=f"letter probability mass {mass:.3f} below {min_mass}")
+    return Answer(status="ok", p_first=pa / mass, detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
+                  latency_s=res.latency_s)
