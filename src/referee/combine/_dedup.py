@@ -10,7 +10,7 @@ from ._labelmodel import correlation_moments, triplet_loadings
 def screen_verifiers(v: np.ndarray, *, min_votes: int = 5, constant_rate: float = 0.98,
                      min_signal: float = 0.08, dup_corr: float = 0.95, dup_excess: float = 0.25, dup_min_corr: float = 0.5,
                      min_items_estimate: int = 200,
-                     min_overlap: int = 10) -> dict[int, str]:
+                     min_overlap: int = 10, dependent: list[tuple[int, int]] | None = None) -> dict[int, str]:
     """Verifiers to drop, with the reason, as ``{column: reason}``.
 
     - ``no verdicts``: fewer than ``min_votes`` non-tie votes.
@@ -20,6 +20,9 @@ def screen_verifiers(v: np.ndarray, *, min_votes: int = 5, constant_rate: float 
       independence (``rho_i rho_j``, each estimated from triplets that leave the other out) by more
       than ``dup_excess``: correlated errors, the mark of a copy. Of the two, the one with the weaker
       estimated signal goes (then the one with fewer votes).
+      With a list as ``dependent``, such an excess-only pair (below ``dup_corr``) is appended to it as
+      ``(i, j)`` instead of dropping one: the label model can then model the two as one unit and keep
+      what each adds (a copy at ``dup_corr`` or more adds nothing, so it is still dropped).
     - ``near chance``: its estimated correlation with the truth (triplets) is below ``min_signal``.
 
     The two estimated criteria (excess correlation, near chance) need ``min_items_estimate`` items
@@ -56,10 +59,13 @@ def screen_verifiers(v: np.ndarray, *, min_votes: int = 5, constant_rate: float 
                 if not (np.isnan(rx) or np.isnan(ry)):
                     excess = float(r[x, y] - rx * ry)
             if r[x, y] >= dup_corr or (r[x, y] >= dup_min_corr and excess > dup_excess):
-                pairs.append((max(r[x, y] - dup_corr, excess - dup_excess), x, y, rx, ry))
-    for _, x, y, rx, ry in sorted(pairs, reverse=True):
+                pairs.append((max(r[x, y] - dup_corr, excess - dup_excess), x, y, rx, ry, r[x, y] >= dup_corr))
+    for _, x, y, rx, ry, copy in sorted(pairs, reverse=True):
         i, j = live[x], live[y]
         if i in drop or j in drop:
+            continue
+        if dependent is not None and not copy:
+            dependent.append((i, j))
             continue
         sx, sy = (0.0 if np.isnan(rx) else rx), (0.0 if np.isnan(ry) else ry)
         keep_x = (sx, nvotes[i]) >= (sy, nvotes[j])

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from ._dedup import screen_verifiers
-from ._labelmodel import dawid_skene, symmetric_posterior, triplet_signal
+from ._labelmodel import (_EPS, dawid_skene_units, rates_from_posterior, symmetric_posterior, triplet_signal, unit_codes,
+                          unit_scores)
 from ._normalize import normalize_outputs, to_votes
 
 METHODS = ("dawid-skene", "triplet", "majority")
@@ -30,6 +31,7 @@ class Member:
     agreement: float | None         # agreement with the ensemble's verdict, on its non-tie votes
     kept: bool = True
     reason: str = ""
+    unit: str = ""                  # the dependent group it was weighed in, as one unit ("" = on its own)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -67,9 +69,41 @@ def majority_vote(p: np.ndarray, tie_band: float = 0.0) -> np.ndarray:
     return np.where(tot > 0, pos / np.maximum(tot, 1), 0.5)
 
 
+def _units(live: list[int], names: list[str], groups, dependent: list[tuple[int, int]]) -> list[list[int]]:
+    """Partition of the kept columns into units: declared groups and detected dependent pairs are joined
+    (transitively), every other verifier is a unit of its own. Order: by first member."""
+    parent = {j: j for j in live}
+
+    def find(j):
+        while parent[j] != j:
+            parent[j] = parent[parent[j]]
+            j = parent[j]
+        return j
+
+    index = {nm: j for j, nm in enumerate(names)}
+    links = list(dependent)
+    for g in groups or []:
+        cols = []
+        for m in g:
+            j = index.get(m) if isinstance(m, str) else int(m)
+            if j is None or not 0 <= j < len(names):
+                raise ValueError(f"group member {m!r} is not a verifier")
+            cols.append(j)
+        cols = [j for j in cols if j in parent]
+        links += [(cols[0], j) for j in cols[1:]]
+    for i, j in links:
+        if i in parent and j in parent:
+            parent[find(j)] = find(i)
+    by_root: dict[int, list[int]] = {}
+    for j in live:
+        by_root.setdefault(find(j), []).append(j)
+    return sorted(by_root.values())
+
+
 def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] | str = "probability",
             method: str = "dawid-skene", tie_band: float = 0.0, dedup: bool = True, drop_uninformative: bool = True,
-            smoothing: float = 1.0, min_overlap: int = 10) -> Ensemble:
+            smoothing: float = 1.0, min_overlap: int = 10, groups: list[list[str | int]] | None = None,
+            levels: int = 1) -> Ensemble:
     """Combine verifiers' outputs on the same items into one probability per item, without labels.
 
     Args:
@@ -80,11 +114,17 @@ def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] |
         method: ``dawid-skene`` (EM over sensitivity/specificity, started from triplet estimates),
             ``triplet`` (method-of-moments accuracies, symmetric log-odds weights) or ``majority``.
         tie_band: outputs within this distance of 0.5 are ties (abstentions).
-        dedup: drop near-duplicate verifiers (correlated errors) before fitting.
+        dedup: drop copies of another verifier, and model pairs with correlated errors as one unit.
         drop_uninformative: drop verifiers with no or constant verdicts, or at chance.
+        groups: families of verifiers (names or column indices) known to share their errors, e.g.
+            several length heuristics: each family is one unit of the label model (its members' mean
+            signed output), so it weighs as one verifier, not as many. Pairs found by the screening
+            (correlation in excess of what their accuracies explain) are joined the same way.
+        levels: answer levels per side of a unit (by quantile of its soft output): with 2 or more,
+            a confident answer can weigh more than a hesitant one, as much as the data say.
 
-    Fallbacks, each written to ``notes``: with one usable verifier its own (normalised) output is the
-    ensemble; with two, they are weighted equally (their accuracies are not identifiable apart);
+    Fallbacks, each written to ``notes``: with one usable unit its own (normalised, averaged) output is
+    the ensemble; with two, they are weighted equally (their accuracies are not identifiable apart);
     with no usable verifier every item gets 0.5.
     """
     x = normalize_outputs(np.asarray(x, dtype=np.float64), kinds)
@@ -94,11 +134,15 @@ def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] |
         raise ValueError(f"{len(names)} names for {k} verifiers")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
+    if int(levels) < 1:
+        raise ValueError(f"levels must be 1 or more, got {levels}")
+    levels = int(levels)
     v = to_votes(x, tie_band)
     notes: list[str] = []
     drop: dict[int, str] = {}
+    dependent: list[tuple[int, int]] = []
     if drop_uninformative or dedup:
-        drop = screen_verifiers(v, min_overlap=min_overlap)
+        drop = screen_verifiers(v, min_overlap=min_overlap, dependent=dependent if dedup else None)
         if not drop_uninformative:
             drop = {j: r for j, r in drop.items() if r.startswith("duplicate")}
         if not dedup:
@@ -112,73 +156,100 @@ def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] |
             notes.append(f"every verifier was screened out; kept {names[best]} (most verdicts) anyway")
             drop.pop(best)
             live = [best]
-    vl = v[:, live]
-    sens = spec = acc = None
+    units = _units(live, names, groups, dependent)
+    unit_of = {j: u for u, cols in enumerate(units) for j in cols}
+    for cols in units:
+        if len(cols) > 1:
+            notes.append("one unit of the label model (correlated errors, weighed once): "
+                         + ", ".join(names[j] for j in cols))
+    s_units = unit_scores(x, units) if units else np.zeros((n, 0))
+    codes, uv = unit_codes(s_units, tie_band=tie_band, levels=levels)
+    acc_units = None            # estimated sign accuracy per unit
+    member_rates = None         # (sens, spec, acc) per column, from the posterior
+    acc_triplet: dict[int, float] = {}
     prior = 0.5
     iterations, converged = 0, True
-    weights = np.zeros(k)
     if not live:
         notes.append("no verifier gave a usable verdict: every item gets 0.5")
         p = np.full(n, 0.5)
     elif method == "majority":
         p = majority_vote(x[:, live], tie_band)
-        weights[live] = 1.0
-    elif len(live) == 1:
-        j = live[0]
-        notes.append(f"one usable verifier ({names[j]}): the ensemble is its own verdict; accuracy not estimable")
-        col = x[:, j]
-        p = np.where(np.isnan(col), 0.5, col)
-        weights[j] = 1.0
-    elif len(live) == 2:
-        notes.append("two usable verifiers: accuracies are not identifiable apart; weighted equally "
+    elif len(units) == 1:
+        if len(live) == 1:
+            notes.append(f"one usable verifier ({names[live[0]]}): the ensemble is its own verdict; "
+                         "accuracy not estimable")
+        else:
+            notes.append("one usable unit (a group of dependent verifiers): the ensemble is their mean verdict; "
+                         "accuracies not estimable")
+        col = s_units[:, 0]
+        p = np.where(np.isnan(col), 0.5, (col + 1) / 2)
+    elif len(units) == 2:
+        what = "verifiers" if len(live) == 2 else "units (after grouping dependent verifiers)"
+        notes.append(f"two usable {what}: accuracies are not identifiable apart; weighted equally "
                      "(a tie between them gives 0.5)")
-        m = (vl[:, 0] * vl[:, 1])[(vl[:, 0] != 0) & (vl[:, 1] != 0)]
+        m = (uv[:, 0] * uv[:, 1])[(uv[:, 0] != 0) & (uv[:, 1] != 0)]
         agree = float(m.mean()) if m.size else 0.0
         common = math.sqrt(max(agree, 0.0)) if agree > 0 else 0.0
-        acc = np.full(2, (1 + min(common, 0.98)) / 2)
-        p = symmetric_posterior(vl, acc)
-        weights[live] = np.log(acc / (1 - acc))
+        acc_units = np.full(2, (1 + min(common, 0.98)) / 2)
+        p = symmetric_posterior(uv, acc_units)
+        if len(live) == 2:
+            acc_triplet = {j: float(acc_units[unit_of[j]]) for j in live}
     else:
-        a = triplet_signal(vl, min_overlap=min_overlap)
+        a = triplet_signal(uv, min_overlap=min_overlap)
         a = np.where(np.isnan(a), np.nanmedian(a) if np.isfinite(a).any() else 0.2, a)
-        acc = np.clip((1 + a) / 2, 0.5 + 1e-3, 0.98)
-        # Class prior from E[v_j] = a_j (2 pi - 1), averaged over verifiers.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mv = np.array([vl[vl[:, j] != 0, j].mean() if (vl[:, j] != 0).any() else 0.0 for j in range(len(live))])
-        ratio = mv / np.maximum(2 * acc - 1, 0.05)
+        acc_units = np.clip((1 + a) / 2, 0.5 + 1e-3, 0.98)
+        # Class prior from E[v_u] = a_u (2 pi - 1), averaged over units.
+        mv = np.array([uv[uv[:, u] != 0, u].mean() if (uv[:, u] != 0).any() else 0.0 for u in range(len(units))])
+        ratio = mv / np.maximum(2 * acc_units - 1, 0.05)
         prior = float(np.clip((1 + np.median(ratio)) / 2, 0.02, 0.98))
-        q0 = symmetric_posterior(vl, acc, prior)
+        q0 = symmetric_posterior(uv, acc_units, prior)
         if method == "triplet":
             p = q0
-            weights[live] = np.log(acc / (1 - acc))
+            acc_triplet = {cols[0]: float(acc_units[u]) for u, cols in enumerate(units) if len(cols) == 1}
+            member_rates = rates_from_posterior(v, q0, prior, smoothing)
         else:
-            fit = dawid_skene(vl, q0, smoothing=smoothing)
-            p, sens, spec, prior = fit["q"], fit["sens"], fit["spec"], fit["prior"]
+            fit = dawid_skene_units(codes, 2 * levels, q0, smoothing=smoothing)
+            p, prior = fit["q"], fit["prior"]
             iterations, converged = fit["iterations"], fit["converged"]
             if not converged:
                 notes.append(f"EM stopped after {iterations} iterations without converging")
-            acc = prior * sens + (1 - prior) * spec
-            weights[live] = np.log(acc / (1 - acc))
+            member_rates = rates_from_posterior(v, p, prior, smoothing)
+            acc_units = rates_from_posterior(uv, p, prior, smoothing)[2]
     p = np.clip(np.nan_to_num(p, nan=prior), 1e-6, 1 - 1e-6)
     if not live:
         prior = 0.5
+    weights = np.zeros(k)
+    if live and method == "majority":
+        weights[live] = 1.0
+    elif acc_units is not None:
+        au = np.clip(acc_units, _EPS, 1 - _EPS)
+        for j in live:
+            weights[j] = math.log(au[unit_of[j]] / (1 - au[unit_of[j]]))
+    elif live:
+        weights[live] = 1.0
     dec = np.sign(p - 0.5)
     members = []
     for j in range(k):
         col = v[:, j]
         voted = col != 0
         nv = int(voted.sum())
-        li = live.index(j) if j in live else None
+        kept = j in unit_of
         agree = None
         if nv:
             ok = voted & (dec != 0)
             agree = float((col[ok] == dec[ok]).mean()) if ok.any() else None
+        accuracy = sens = spec = None
+        if kept and j in acc_triplet:
+            accuracy = acc_triplet[j]
+        elif kept and member_rates is not None:
+            accuracy = float(member_rates[2][j])
+        if kept and member_rates is not None and method == "dawid-skene":
+            sens, spec = float(member_rates[0][j]), float(member_rates[1][j])
+        unit = units[unit_of[j]] if kept else []
         members.append(Member(
             name=names[j], coverage=float((~np.isnan(x[:, j])).mean()) if n else 0.0, votes=nv,
-            rate_a=float((col == 1).sum() / nv) if nv else None,
-            accuracy=None if (li is None or acc is None) else float(acc[li]),
-            sensitivity=None if (li is None or sens is None) else float(sens[li]),
-            specificity=None if (li is None or spec is None) else float(spec[li]),
-            weight=float(weights[j]), agreement=agree, kept=j in live, reason=drop.get(j, "")))
+            rate_a=float((col == 1).sum() / nv) if nv else None, accuracy=accuracy, sensitivity=sens,
+            specificity=spec, weight=float(weights[j]), agreement=agree, kept=kept, reason=drop.get(j, ""),
+            unit=" + ".join(names[i] for i in unit) if len(unit) > 1 else ""))
     return Ensemble(p=p, members=members, method=method, prior=float(prior), notes=notes,
                     iterations=iterations, converged=converged)

@@ -159,3 +159,94 @@ def dawid_skene(v: np.ndarray, q0: np.ndarray, *, smoothing: float = 1.0, max_it
             break
     prior = float(np.clip(q.mean(), 0.01, 0.99))
     return {"q": q, "sens": sens, "spec": spec, "prior": prior, "iterations": it, "converged": converged}
+
+
+def unit_scores(x: np.ndarray, units: list[list[int]]) -> np.ndarray:
+    """Signed score in [-1, 1] per item and unit: the mean of its members' ``2 p - 1`` over those that answered
+    (``NaN`` where none did). A unit is one verifier, or a group whose errors are correlated: the label model
+    then sees the group once, so its members cannot outvote an independent verifier by sheer number."""
+    n = x.shape[0]
+    s = np.full((n, len(units)), np.nan)
+    for u, cols in enumerate(units):
+        block = 2.0 * x[:, cols] - 1.0
+        cnt = (~np.isnan(block)).sum(axis=1)
+        tot = np.nansum(block, axis=1)
+        s[:, u] = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
+    return s
+
+
+def unit_codes(s: np.ndarray, *, tie_band: float = 0.0, levels: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Response categories of each unit: ``-1`` = abstain (missing, or within ``tie_band`` of a tie);
+    ``0 .. levels-1`` = says b, ``levels .. 2 levels-1`` = says a, the level by quantile of ``|s|``
+    among the unit's own non-tie answers (weakest first). Returns ``(codes, votes)`` with votes in {-1, 0, +1}.
+
+    With ``levels > 1`` a soft output counts more when it is further from a tie, by as much as its
+    own data say (the label model learns one likelihood ratio per category); a verifier whose outputs are
+    all equally confident (binary) ends up with one populated level per side.
+    """
+    n, k = s.shape
+    codes = np.full((n, k), -1, dtype=np.int64)
+    votes = np.zeros((n, k), dtype=np.int8)
+    for u in range(k):
+        col = s[:, u]
+        with np.errstate(invalid="ignore"):
+            side = np.where(col > 2 * tie_band, 1, np.where(col < -2 * tie_band, -1, 0))
+        side[np.isnan(col)] = 0
+        votes[:, u] = side
+        live = side != 0
+        if not live.any():
+            continue
+        mag = np.abs(col[live])
+        lvl = np.zeros(mag.size, dtype=np.int64)
+        if levels > 1:
+            edges = np.quantile(mag, np.arange(1, levels) / levels)
+            lvl = np.searchsorted(edges, mag, side="left")
+            lvl = np.minimum(lvl, levels - 1)
+        codes[live, u] = np.where(side[live] > 0, levels + lvl, levels - 1 - lvl)
+    return codes, votes
+
+
+def dawid_skene_units(codes: np.ndarray, n_cats: int, q0: np.ndarray, *, smoothing: float = 1.0, max_iter: int = 5000,
+                      tol: float = 1e-7) -> dict:
+    """Dawid–Skene by EM with a categorical response per unit (``codes`` from :func:`unit_codes`, ``-1`` =
+    abstain), from a start posterior ``q0``. Conditional independence is assumed *between units* only.
+
+    With two categories (a / b) this is the binary model of :func:`dawid_skene` (same smoothing: each
+    category gets ``smoothing`` pseudo-counts per class). A unit that rarely answers (a refusal check) can
+    make EM crawl for a thousand iterations; each is one pass over the items, hence the high cap. Returns ``q``, ``llr`` (units x categories:
+    the log-likelihood ratio of each answer), ``prior``, ``iterations``, ``converged``.
+    """
+    n, k = codes.shape
+    onehot = [(codes[:, u][:, None] == np.arange(n_cats)[None, :]).astype(np.float64) for u in range(k)]
+    q = np.clip(np.asarray(q0, dtype=np.float64), 0.0, 1.0)
+    llr = np.zeros((k, n_cats))
+    converged, it = False, 0
+    for it in range(1, max_iter + 1):
+        prior = float(np.clip(q.mean(), 0.01, 0.99)) if n else 0.5
+        lo = np.full(n, math.log(prior / (1 - prior)))
+        for u in range(k):
+            cp, cn = q @ onehot[u], (1 - q) @ onehot[u]
+            tp = (cp + smoothing) / (cp.sum() + smoothing * n_cats)
+            tn = (cn + smoothing) / (cn.sum() + smoothing * n_cats)
+            llr[u] = np.log(tp / tn)
+            lo += onehot[u] @ llr[u]
+        q_new = 1.0 / (1.0 + np.exp(-np.clip(lo, -35, 35)))
+        delta = float(np.max(np.abs(q_new - q))) if n else 0.0
+        q = q_new
+        if delta < tol:
+            converged = True
+            break
+    prior = float(np.clip(q.mean(), 0.01, 0.99)) if n else 0.5
+    return {"q": q, "llr": llr, "prior": prior, "iterations": it, "converged": converged}
+
+
+def rates_from_posterior(v: np.ndarray, q: np.ndarray, prior: float, smoothing: float = 1.0
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sensitivity, specificity and accuracy of every column of votes ``v`` given the posterior ``q``
+    (the Dawid–Skene M-step, with the same smoothing): per verifier even when the label model saw it
+    only as part of a group."""
+    pos, neg = (v == 1).astype(np.float64), (v == -1).astype(np.float64)
+    qp, qn, rp, rn = q @ pos, q @ neg, (1 - q) @ pos, (1 - q) @ neg
+    sens = (qp + smoothing) / (qp + qn + 2 * smoothing)
+    spec = (rn + smoothing) / (rp + rn + 2 * smoothing)
+    return sens, spec, prior * sens + (1 - prior) * spec
