@@ -19,7 +19,16 @@ Three held-out checks, each with one real annotator as the reference that no ver
      ``alpaca_eval_gpt4_turbo_fn``; members ``alpaca_eval_cot_gpt4_turbo_fn`` + text verifiers.
   C. the same items, reference and member swapped.
 Accuracy = agreement with the reference's verdict on items where the reference is not a tie (a tie
-of the verdicts counts half). Then a system-level check against humans: win rates vs the baseline of
+of the verdicts counts half).
+
+Dependencies: the four length-like verifiers (characters, words, markdown structure, instruction
+coverage: all grow with the length of an answer) are declared as one family before looking at any
+result (``combine(..., groups=[LENGTH_FAMILY])``), so the label model weighs them as one unit. From the
+votes alone the family cannot be found: a one-factor fit with the family as "the truth" explains the
+vote correlations as well as one with the annotator as the truth. Rows without the declaration, and
+with every surface heuristic in one family, are printed for comparison. The ceiling is what the same
+members can reach *with* the reference's labels: a logistic regression on their outputs, 10-fold
+cross-validated (evaluation only; the label-free rows never see the labels). Then a system-level check against humans: win rates vs the baseline of
 all 39 systems with Arena Elo from the ensemble of every verifier present, Spearman vs Chatbot Arena.
 
 Usage: python bench/ensemble_alpaca.py [DATA_DIR]
@@ -46,6 +55,7 @@ from referee.combine import combine, majority_vote, normalize_outputs  # noqa: E
 BASELINE = "gpt4_1106_preview"
 WEIGHTED, COT, FN = "weighted_alpaca_eval_gpt4_turbo", "alpaca_eval_cot_gpt4_turbo_fn", "alpaca_eval_gpt4_turbo_fn"
 TEXT_VERIFIERS = ["longer (chars)", "longer (words)", "structure", "no refusal", "covers instruction", "coin"]
+LENGTH_FAMILY = ["longer (chars)", "longer (words)", "structure", "covers instruction"]
 _REFUSAL = re.compile(r"\b(I'm sorry|I am sorry|I apologi[sz]e|As an AI|as a language model|I cannot|I can't|"
                       r"I am unable|I'm unable|I don't have (access|the ability))", re.I)
 _STRUCT = re.compile(r"^\s*([-*+] |\d+[.)] |#{1,6} )", re.M)
@@ -125,36 +135,75 @@ def matrix(items, ann, instr, outputs, annotators, seed=0):
     return normalize_outputs(x, kinds), list(annotators) + TEXT_VERIFIERS
 
 
+def _logistic(X, t, l2=1e-2, iters=50):
+    X = np.column_stack([np.ones(len(X)), X])
+    w = np.zeros(X.shape[1])
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-np.clip(X @ w, -35, 35)))
+        g = X.T @ (p - t) + l2 * w
+        h = (X * (p * (1 - p))[:, None]).T @ X + l2 * np.eye(len(w))
+        w -= np.linalg.solve(h, g)
+    return w
+
+
+def oracle_ceiling(x, y, folds=10, seed=0):
+    """Accuracy of a logistic regression of the reference on the members' signed outputs and votes,
+    cross-validated: the most these members can give with labels (the label model has none)."""
+    s = np.nan_to_num(2 * x - 1)
+    feats = np.column_stack([s, np.sign(s)])
+    lab = np.sign(np.asarray(y) - 0.5)
+    ok = np.flatnonzero(lab != 0)
+    idx = np.random.default_rng(seed).permutation(ok)
+    p = np.full(len(y), 0.5)
+    for f in range(folds):
+        te = idx[f::folds]
+        tr = np.setdiff1d(idx, te)
+        w = _logistic(feats[tr], (lab[tr] > 0).astype(float))
+        p[te] = 1 / (1 + np.exp(-np.clip(np.column_stack([np.ones(len(te)), feats[te]]) @ w, -35, 35)))
+    return accuracy(p, y)
+
+
 def held_out(title, items, ann, instr, outputs, reference, members):
     y = np.array([ann[it][reference] for it in items])
     x, names = matrix(items, ann, instr, outputs, members)
     t0 = time.perf_counter()
-    ens = combine(x, names)
+    ens = combine(x, names, groups=[LENGTH_FAMILY])
     secs = time.perf_counter() - t0
-    tri = combine(x, names, method="triplet")
-    wide = combine(x, names, tie_band=0.2)
+    plain = combine(x, names)
+    tri = combine(x, names, method="triplet", groups=[LENGTH_FAMILY])
+    one_family = combine(x, names, groups=[[n for n in TEXT_VERIFIERS if n != "coin"]])
+    soft = combine(x, names, groups=[LENGTH_FAMILY], levels=3)
     single = {n: accuracy(x[:, j], y) for j, n in enumerate(names)}
     best_name = max(single, key=single.get)
     best_col = x[:, names.index(best_name)]
     mv = majority_vote(x)
-    rows = {"ensemble (Dawid-Skene)": (accuracy(ens.p, y), ece(ens.p, y)),
-            "ensemble (triplet)": (accuracy(tri.p, y), ece(tri.p, y)),
+    ceiling = oracle_ceiling(x, y)
+    rows = {"ensemble (Dawid-Skene, length family)": (accuracy(ens.p, y), ece(ens.p, y)),
+            "ensemble (triplet, length family)": (accuracy(tri.p, y), ece(tri.p, y)),
+            "ensemble, no family declared": (accuracy(plain.p, y), ece(plain.p, y)),
+            "ensemble, every heuristic one family": (accuracy(one_family.p, y), ece(one_family.p, y)),
+            "ensemble, length family, --levels 3": (accuracy(soft.p, y), ece(soft.p, y)),
             "majority vote (all verifiers)": (accuracy(mv, y), ece(mv, y)),
-            f"best single: {best_name}": (single[best_name], ece(best_col, y)),
-            "[sensitivity] ensemble, --tie-band 0.2": (accuracy(wide.p, y), ece(wide.p, y))}
+            f"best single: {best_name}": (single[best_name], ece(best_col, y))}
     print(f"\n## {title}\n{len(items)} items, reference {reference} (never shown to the label model); "
           f"fit {secs:.2f} s")
     print(f"{'verdicts':<44} {'accuracy vs reference':>22} {'ECE':>7}")
     for k, (v, c) in rows.items():
         print(f"{k:<44} {100 * v:>21.1f}% {c:>7.3f}")
-    print(f"\n{'member':<30} {'kept':>5} {'est. acc':>9} {'vs ref':>9} {'says a':>7}  reason")
+    print(f"{'ceiling: logistic regression on the labels':<44} {100 * ceiling:>21.1f}%  (10-fold CV)")
+    print(f"\n{'member':<30} {'kept':>5} {'est. acc':>9} {'vs ref':>9} {'says a':>7} {'weight':>7}  unit / reason")
     for m, (n, acc) in zip(ens.members, single.items()):
         est = "–" if m.accuracy is None else f"{m.accuracy:.3f}"
         print(f"{m.name:<30} {'yes' if m.kept else 'no':>5} {est:>9} {acc:>9.3f} "
-              f"{'–' if m.rate_a is None else f'{100 * m.rate_a:.0f}%':>7}  {m.reason}")
-    return {"ensemble": rows["ensemble (Dawid-Skene)"][0], "triplet": rows["ensemble (triplet)"][0],
+              f"{'–' if m.rate_a is None else f'{100 * m.rate_a:.0f}%':>7} {m.weight:>7.2f}  "
+              f"{'family' if m.unit else ''}{m.reason}")
+    return {"ensemble": rows["ensemble (Dawid-Skene, length family)"][0],
+            "triplet": rows["ensemble (triplet, length family)"][0],
+            "ensemble_no_family": rows["ensemble, no family declared"][0],
+            "ensemble_one_family": rows["ensemble, every heuristic one family"][0],
+            "ensemble_levels3": rows["ensemble, length family, --levels 3"][0],
             "majority": rows["majority vote (all verifiers)"][0], "best_single": single[best_name],
-            "best_single_name": best_name, "ensemble_tie_band_0.2": rows["[sensitivity] ensemble, --tie-band 0.2"][0]}
+            "best_single_name": best_name, "ceiling": ceiling}
 
 
 def arena_check(ann, elo, instr, outputs):
@@ -163,7 +212,7 @@ def arena_check(ann, elo, instr, outputs):
                and sum((s, i) in outputs for i in range(805)) >= 800]
     items = [(i, s) for s in systems for i in range(805) if (s, i) in outputs and (BASELINE, i) in outputs]
     x, names = matrix(items, ann, instr, outputs, [WEIGHTED, COT, FN])
-    ens = combine(x, names)
+    ens = combine(x, names, groups=[LENGTH_FAMILY])
     sys_of = np.array([systems.index(s) for _, s in items])
     arena = np.array([elo[s] for s in systems])
 
