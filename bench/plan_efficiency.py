@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from referee.plan import AdaptivePlan, make_planner  # noqa: E402
-from referee.simulate import (SimulatedJudge, agreement, fit_strengths, latent_from_baseline,  # noqa: E402
-                              load_baseline_verdicts, run_plan, synthetic_panel)
+from referee.simulate import (SimulatedJudge, agreement, fit_completed, fit_strengths,  # noqa: E402
+                              latent_from_baseline, load_baseline_verdicts, run_plan, synthetic_panel)
 
 DATA = ROOT.parent / "shared" / "data" / "alpaca_eval" / "judge_pairs.jsonl"
 ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
@@ -82,11 +82,12 @@ def one_seed(quality, systems, prompts, seed: int, until: bool, judge_kw: dict):
     ref = fit_strengths(res, judge.systems)
     scores = {"round-robin": prefix_scores(issued, res, judge.systems, ref, budgets)}
     tour_max = (n - 1) * len(judge.prompts)
-    scores["tournament"] = {}
+    scores["tournament"], scores["tournament-bt"] = {}, {}
     for b in [b for b in budgets if b <= tour_max] + [tour_max]:
         r, _ = run_plan(make_planner("tournament", judge.answered, budget=b, seed=seed), judge)
         if r:
-            scores["tournament"][b] = agreement(fit_strengths(r, judge.systems), ref)
+            scores["tournament"][b] = agreement(fit_completed(r, judge.systems), ref)
+            scores["tournament-bt"][b] = agreement(fit_strengths(r, judge.systems), ref)
     cap = int(total * ADAPTIVE_CAP)
     ad = AdaptivePlan(judge.answered, budget=cap, seed=seed)
     r, issued = run_plan(ad, judge)
@@ -128,8 +129,8 @@ def main() -> None:
         n = quality.shape[0]
         print(f"\n== {name}: {n} systems x {len(bv.prompts)} prompts; round-robin = {total} comparisons "
               f"= {2 * total} judge calls; {args.seeds} seeds; judge {judge_kw}; mean ± sd")
-        print(f"{'plan':<12}{'budget':>8}{'calls':>9}{'%RR':>7}  " + "".join(f"{m:>15}" for m in METRICS))
-        for plan in ("round-robin", "tournament", "adaptive"):
+        print(f"{'plan':<14}{'budget':>8}{'calls':>9}{'%RR':>7}  " + "".join(f"{m:>15}" for m in METRICS))
+        for plan in ("round-robin", "tournament", "tournament-bt", "adaptive"):
             shown = set()
             for f in SHOWN:
                 b = int(round(total * f))
@@ -140,14 +141,15 @@ def main() -> None:
                 shown.add(used)
                 cells = "".join(f"{np.mean([r[m] for r in rows]):>8.3f} ±{np.std([r[m] for r in rows]):.3f}"
                                 for m in METRICS)
-                print(f"{plan:<12}{used:>8}{2 * used:>9}{100 * used / total:>6.1f}%  {cells}")
+                print(f"{plan:<14}{used:>8}{2 * used:>9}{100 * used / total:>6.1f}%  {cells}")
         final[name] = {}
         print(f"judge calls to reach Spearman >= {TARGET} (and stay): ", end="")
         parts = []
-        for plan in ("round-robin", "tournament", "adaptive"):
+        for plan in ("round-robin", "tournament", "tournament-bt", "adaptive"):
             hits = [reach(sc[plan]) for _, sc, _ in runs]
             got = [2 * h for h in hits if h is not None]
-            final[name][plan] = float(np.mean(got)) if len(got) == len(hits) else None
+            if plan != "tournament-bt":
+                final[name][plan] = float(np.mean(got)) if len(got) == len(hits) else None
             desc = f"{np.mean(got):.0f} ± {np.std(got):.0f} ({100 * np.mean(got) / (2 * total):.1f}% RR)" if got else "never"
             parts.append(f"{plan} {desc} [{len(got)}/{len(hits)} seeds]")
         print("; ".join(parts))

@@ -2,12 +2,14 @@
 
 Pure numpy/scipy over arrays of system indices; no files, no models. The main
 entry points are :func:`rate_pairwise` (ratings, intervals, rank ranges in one
-:class:`RatingTable`), :func:`bradley_terry` (just the ratings), :func:`elo`,
+:class:`RatingTable`), :func:`bradley_terry` (just the ratings),
+:func:`completed_bradley_terry` (the full round-robin's ratings from a plan that skipped pairs), :func:`elo`,
 :func:`style_controlled_bt` (ratings with length/markdown effects removed) and
 :func:`lc_win_rate` (AlpacaEval's length-controlled win rate).
 """
 
 from ._bt import bradley_terry
+from ._completed import completed_bradley_terry
 from ._elo import elo
 from ._lc import LCResult, lc_win_rate, prompt_difficulty
 from ._style import StyleFit, STYLE_FEATURES, style_controlled_bt, style_covariates, style_counts
@@ -15,7 +17,7 @@ from ._table import RatingTable, rank_ranges, rate_pairwise
 from ._winrate import count_matrix, encode_pairs, expected_win_matrix, win_rate_matrix
 
 __all__ = [
-    "LCResult", "RatingTable", "STYLE_FEATURES", "StyleFit", "bradley_terry", "count_matrix", "elo", "encode_pairs",
-    "expected_win_matrix", "lc_win_rate", "prompt_difficulty", "rank_ranges", "rate_pairwise",
+    "LCResult", "RatingTable", "STYLE_FEATURES", "StyleFit", "bradley_terry", "completed_bradley_terry", "count_matrix",
+    "elo", "encode_pairs", "expected_win_matrix", "lc_win_rate", "prompt_difficulty", "rank_ranges", "rate_pairwise",
     "style_controlled_bt", "style_counts", "style_covariates", "win_rate_matrix",
 ]

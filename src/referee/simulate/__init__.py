@@ -7,7 +7,7 @@ arrays; :func:`load_baseline_verdicts` is the only part that reads a file.
 from ._alpaca import BaselineVerdicts, load_baseline_verdicts
 from ._judge import SimulatedJudge
 from ._latent import latent_from_baseline, synthetic_panel
-from ._run import agreement, evaluate_plan, fit_strengths, reference_strengths, run_plan
+from ._run import agreement, evaluate_plan, fit_completed, fit_strengths, reference_strengths, run_plan
 
-__all__ = ["BaselineVerdicts", "SimulatedJudge", "agreement", "evaluate_plan", "fit_strengths", "latent_from_baseline",
-           "load_baseline_verdicts", "reference_strengths", "run_plan", "synthetic_panel"]
+__all__ = ["BaselineVerdicts", "SimulatedJudge", "agreement", "evaluate_plan", "fit_completed", "fit_strengths",
+           "latent_from_baseline", "load_baseline_verdicts", "reference_strengths", "run_plan", "synthetic_panel"]

@@ -49,6 +49,26 @@ def fit_strengths(results: Mapping[Comparison, float] | Sequence[tuple[Compariso
     return np.asarray(bradley_terry(a, b, y, len(systems), scale=math.log(10.0), base=0.0, reg=reg))
 
 
+def fit_completed(results: Mapping[Comparison, float] | Sequence[tuple[Comparison, float]],
+                  systems: Sequence[str], *, reg: float = 1e-3) -> np.ndarray:
+    """Strengths (natural log-odds, mean 0) of the full round-robin on the judged prompts, predicted
+    from ``results`` by :func:`referee.rate.completed_bradley_terry`.
+
+    The estimator for plans whose comparisons on a prompt depend on earlier verdicts on it
+    (``tournament``): plain Bradley–Terry over-rates systems that are good on few prompts there.
+    """
+    from ..rate import completed_bradley_terry
+
+    items = list(results.items()) if isinstance(results, Mapping) else list(results)
+    index = {s: i for i, s in enumerate(systems)}
+    prompts: dict[str, int] = {}
+    p = np.fromiter((prompts.setdefault(c.prompt_id, len(prompts)) for c, _ in items), np.int64, len(items))
+    a = np.fromiter((index[c.system_a] for c, _ in items), np.int64, len(items))
+    b = np.fromiter((index[c.system_b] for c, _ in items), np.int64, len(items))
+    y = np.fromiter((v for _, v in items), np.float64, len(items))
+    return np.asarray(completed_bradley_terry(p, a, b, y, len(systems), scale=math.log(10.0), base=0.0, reg=reg))
+
+
 def agreement(estimate: np.ndarray, reference: np.ndarray) -> dict[str, float]:
     """How well ``estimate``'s ranking matches ``reference``'s (higher = better in both).
 
@@ -78,6 +98,8 @@ def evaluate_plan(judge: SimulatedJudge, plan: str, *, budget: int | None = None
                   baseline: str | None = None, seed: int = 0, reference: np.ndarray | None = None) -> dict:
     """Run one plan against ``judge`` and score its ranking against full round-robin's.
 
+    A tournament is rated by :func:`fit_completed`, every other plan by plain Bradley–Terry.
+
     Returns:
         ``comparisons``, ``judge_calls``, ``stop_reason`` and the :func:`agreement` scores.
 
@@ -89,5 +111,6 @@ def evaluate_plan(judge: SimulatedJudge, plan: str, *, budget: int | None = None
     ref = reference_strengths(judge) if reference is None else reference
     planner = make_planner(plan, judge.answered, baseline=baseline, budget=budget, until=until, seed=seed)
     results, issued = run_plan(planner, judge)
+    fit = fit_completed if plan == "tournament" else fit_strengths
     return {"comparisons": len(issued), "judge_calls": 2 * len(issued), "stop_reason": planner.stop_reason,
-            **agreement(fit_strengths(results, judge.systems), ref)}
+            **agreement(fit(results, judge.systems), ref)}
