@@ -130,3 +130,34 @@ def test_degenerate_groups_never_give_nan():
     assert all(not m.kept for m in e.members[4:])
     e = combine(np.full((40, 4), 0.5), groups=[[0, 1]], levels=2)
     assert np.all(e.p == 0.5)
+
+
+def test_cli_group_and_levels_and_stored_spec(tmp_path, monkeypatch, capsys):
+    import json
+
+    from _ensemble_helpers import external_verdicts, make_store
+    from conftest import run_cli as run
+    from referee.combine import read_verdicts, store_ensemble
+    from referee.combine._io import ensemble_id
+    from referee.store import VerdictStore
+
+    f = tmp_path / "ext.jsonl"
+    external_verdicts(f, n_prompts=40)
+    assert run(monkeypatch, "combine", f, "--group", "j3,j4", "--levels", "2", "--summary",
+               "-o", tmp_path / "g.jsonl") == 0
+    out = capsys.readouterr().out
+    assert "one unit of the label" in " ".join(out.split()) and "j3, j4" in " ".join(out.split())
+    rows = [json.loads(t) for t in (tmp_path / "g.jsonl").read_text().splitlines()]
+    assert rows and all(0 < r["p_a"] < 1 for r in rows)
+    assert run(monkeypatch, "combine", f, "--group", "j3,nobody") == 2
+    assert "not a verifier" in capsys.readouterr().err
+
+    path = tmp_path / "run" / "verdicts.sqlite"
+    make_store(path, n_prompts=25)
+    table = read_verdicts(path.parent)
+    plain, grouped = combine(table.x, table.judges), combine(table.x, table.judges, groups=[["j3", "j4"]])
+    assert ensemble_id(table, plain) != ensemble_id(table, grouped)
+    jid = store_ensemble(path, table, grouped)
+    with VerdictStore.open(path) as st:
+        spec = st.judges()[jid]
+    assert spec["units"] == [["j3", "j4"]] and spec["levels"] == 1

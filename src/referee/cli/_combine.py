@@ -39,6 +39,11 @@ def combine_cmd(
                                                                 "own (store input only)"),
     tie_band: float = typer.Option(0.0, "--tie-band", min=0.0, max=0.5, help="verdicts within this of 0.5 are ties"),
     no_dedup: bool = typer.Option(False, "--no-dedup", help="keep near-duplicate judges"),
+    group: Optional[list[str]] = typer.Option(None, "--group", help="comma-separated judges known to share their "
+                                                                    "errors (e.g. length heuristics), weighed as one "
+                                                                    "unit; repeatable"),
+    levels: int = typer.Option(1, "--levels", min=1, max=5, help="answer levels per side: with 2+, confident "
+                                                                 "verdicts can weigh more than hesitant ones"),
     labels: Optional[Path] = typer.Option(None, "--labels", help="JSONL of prompt_id, system_a, system_b, label: "
                                                                   "used only to evaluate, never to fit"),
     calibrate: bool = typer.Option(False, "--calibrate", help="explicitly use the --labels to recalibrate the "
@@ -52,9 +57,10 @@ def combine_cmd(
 
     table = read_verdicts(verdicts, _split(judges))
     try:
-        ens = combine(table.x, table.judges, method=method, tie_band=tie_band, dedup=not no_dedup)
+        ens = combine(table.x, table.judges, method=method, tie_band=tie_band, dedup=not no_dedup,
+                      groups=[_split(g) or [] for g in group or []], levels=levels)
     except ValueError as e:
-        raise InputError(str(e), field="--method") from None
+        raise InputError(str(e), field="--group" if "group" in str(e) else "--method") from None
     y = None
     if labels is not None:
         from ..audit import align_labels, read_labels
@@ -93,7 +99,8 @@ def combine_cmd(
             t.add_column(col, justify="left" if col in ("judge", "reason") else "right")
         for m in ens.members:
             t.add_row(m.name, "yes" if m.kept else "no", _f(m.coverage, True), _f(m.rate_a, True), _f(m.accuracy),
-                      _f(m.sensitivity), _f(m.specificity), f"{m.weight:.2f}", _f(m.agreement, True), m.reason)
+                      _f(m.sensitivity), _f(m.specificity), f"{m.weight:.2f}", _f(m.agreement, True),
+                      m.reason or (f"one unit: {m.unit}" if m.unit else ""))
         console.print(t)
     if y is not None:
         from ..audit import accuracy, ece

@@ -52,6 +52,16 @@ class Ensemble:
     notes: list[str] = field(default_factory=list)
     iterations: int = 0
     converged: bool = True
+    levels: int = 1
+
+    @property
+    def units(self) -> list[list[str]]:
+        """The dependent groups that were weighed as one unit (members' names), each listed once."""
+        seen: dict[str, list[str]] = {}
+        for m in self.members:
+            if m.unit:
+                seen.setdefault(m.unit, []).append(m.name)
+        return list(seen.values())
 
     @property
     def kept(self) -> list[str]:
@@ -252,4 +262,4 @@ def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] |
             specificity=spec, weight=float(weights[j]), agreement=agree, kept=kept, reason=drop.get(j, ""),
             unit=" + ".join(names[i] for i in unit) if len(unit) > 1 else ""))
     return Ensemble(p=p, members=members, method=method, prior=float(prior), notes=notes,
-                    iterations=iterations, converged=converged)
+                    iterations=iterations, converged=converged, levels=levels)
