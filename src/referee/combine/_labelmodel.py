@@ -9,6 +9,12 @@ an abstention). The hidden truth ``y`` is binary. Two estimators:
 - **Dawid–Skene** EM: a sensitivity ``P(v=+1 | y=+1)`` and a specificity ``P(v=-1 | y=-1)`` per
   verifier and a class prior, fitted by expectation–maximisation from a triplet (or vote) start,
   with a Beta(2, 2)-like smoothing so that a verifier that is always right still gets a finite weight.
+
+Both assume conditional independence given ``y``; verifiers that share their errors (several length
+heuristics) break it and, counted separately, outvote better ones. :func:`unit_scores`,
+:func:`unit_codes` and :func:`dawid_skene_units` let such a family enter as one *unit* with one
+categorical answer (optionally several confidence levels a side), independence assumed only between
+units: a strict relaxation, since a family's joint answer is modelled rather than factorised.
 """
 
 from __future__ import annotations
