@@ -13,8 +13,8 @@ an abstention). The hidden truth ``y`` is binary. Two estimators:
 Both assume conditional independence given ``y``; verifiers that share their errors (several length
 heuristics) break it and, counted separately, outvote better ones. :func:`unit_scores`,
 :func:`unit_codes` and :func:`dawid_skene_units` let such a family enter as one *unit* with one
-categorical answer (optionally several confidence levels a side), independence assumed only between
-units: a strict relaxation, since a family's joint answer is modelled rather than factorised.
+categorical answer (its members' mean verdict, optionally at several confidence levels a side),
+independence assumed only between units: no assumption is made about how the members' errors relate.
 """
 
 from __future__ import annotations
