@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 from ..errors import BackendError
 from ._pairwise import Answer, PairwiseLogprobJudge, logprob_answer
+
+P = TypeVar("P")
 
 
 async def ajudge(judge: Any, question: str, first: str, second: str) -> Answer:
@@ -34,56 +36,87 @@ def judge_many(judge: Any, questions: Sequence[tuple[str, str, str]]) -> list[An
     return [o if isinstance(o, Answer) else Answer(status="error", error=f"{type(o).__name__}: {o}") for o in out]
 
 
-class Prefetcher:
-    """Asks an HTTP judge ahead of :func:`~referee.judge.judge_comparisons`, concurrently.
+def concurrent_backend(judge: Any) -> int:
+    """How many requests the judge's backend can have in flight (1 for an in-process model)."""
+    backend = getattr(judge, "backend", None)
+    return int(getattr(backend, "concurrency", 1)) if callable(getattr(backend, "map", None)) else 1
 
-    The judging loop stays sequential (each verdict is still committed as it is consumed); when
-    the loop needs an answer that is not fetched yet, the next ``chunk`` questions that the store
-    cannot answer are sent at once (``chunk`` defaults to 4 x the backend's concurrency). A judge
-    whose backend is not concurrent (llama.cpp in process) is simply called.
+
+class Lookahead(Generic[P]):
+    """Asks a concurrent (HTTP) judge the next questions before the judging loop reaches them.
+
+    The loop stays sequential, so each verdict is still committed as it is consumed; when the
+    loop needs an answer that is not fetched yet, ``fetch`` gets the next ``chunk`` questions that
+    the store cannot already answer, all at once. Without ``fetch`` every question is asked directly.
+
+    Args:
+        store: the run's store (answered questions are skipped).
+        items: ``(verdict id, question key, payload)`` in the order the loop will ask them.
+        fetch: answers for a list of payloads, in order; ``None`` when the judge is not concurrent.
+        chunk: how many questions to send at once.
     """
 
-    def __init__(self, judge: Any, store: Any, candidates: Any, requests: Sequence[tuple[str, str, str]],
-                 *, chunk: int | None = None) -> None:
-        from ..store import question_key, verdict_id
-
-        self.judge = judge
-        backend = getattr(judge, "backend", None)
-        self.enabled = (callable(getattr(backend, "map", None))
-                        and (isinstance(judge, PairwiseLogprobJudge) or callable(getattr(judge, "ajudge", None))))
-        self.store = store
-        self.cache: dict[str, Answer] = {}
-        self.items: list[tuple[str, str, tuple[str, str, str]]] = []
+    def __init__(self, store: Any, items: Sequence[tuple[str, str, P]],
+                 fetch: Callable[[list[P]], list[Any]] | None, chunk: int) -> None:
+        self.store, self.items, self.fetch, self.chunk = store, list(items), fetch, chunk
         self.pos: dict[str, int] = {}
-        if not self.enabled:
-            return
-        self.chunk = chunk or 4 * int(getattr(backend, "concurrency", 1))
-        for prompt_id, first, second in requests:
-            prompt = candidates.prompts[prompt_id]
-            c1, c2 = candidates.candidates[(prompt_id, first)], candidates.candidates[(prompt_id, second)]
-            q = question_key(judge.judge_id, judge.mode, prompt.text, [c1.output, c2.output])
-            vid = verdict_id(q, prompt_id, [first, second])
-            self.pos.setdefault(vid, len(self.items))
-            self.items.append((vid, q, (prompt.text, c1.output, c2.output)))
+        for i, (vid, _, _) in enumerate(self.items):
+            self.pos.setdefault(vid, i)
+        self.cache: dict[str, Any] = {}
 
     def _answered(self, vid: str, q: str) -> bool:
         hit = self.store.get(vid)
         return (hit is not None and hit.status != "error") or self.store.answer_to(q) is not None
 
-    def answer(self, vid: str, question: str, first: str, second: str) -> Answer:
-        """The judge's answer to this question (fetched with the next ones if not yet)."""
-        if not self.enabled or (vid not in self.cache and vid not in self.pos):
-            return self.judge.judge(question, first, second)
+    def get(self, vid: str, direct: Callable[[], Any]) -> Any:
+        """The answer for ``vid`` (fetched with the next ones if not yet); ``direct()`` asks alone."""
+        if self.fetch is None or (vid not in self.cache and vid not in self.pos):
+            return direct()
         if vid not in self.cache:
-            batch: list[tuple[str, tuple[str, str, str]]] = []
+            batch: list[tuple[str, P]] = []
             seen: set[str] = set()
-            for v, q, texts in self.items[self.pos[vid]:]:
+            for v, q, payload in self.items[self.pos[vid]:]:
                 if len(batch) >= self.chunk:
                     break
                 if v in self.cache or q in seen or (v != vid and self._answered(v, q)):
                     continue
                 seen.add(q)
-                batch.append((v, texts))
-            answers = judge_many(self.judge, [t for _, t in batch])
-            self.cache.update(zip((v for v, _ in batch), answers))
+                batch.append((v, payload))
+            self.cache.update(zip((v for v, _ in batch), self.fetch([p for _, p in batch])))
         return self.cache.pop(vid)
+
+
+def pairwise_lookahead(judge: Any, store: Any, candidates: Any,
+                       requests: Sequence[tuple[str, str, str]]) -> Lookahead[tuple[str, str, str]]:
+    """A :class:`Lookahead` over pairwise requests ``(prompt_id, first, second)``, fetched by :func:`judge_many`."""
+    from ..store import question_key, verdict_id
+
+    workers = concurrent_backend(judge)
+    usable = (callable(getattr(getattr(judge, "backend", None), "map", None))
+              and (isinstance(judge, PairwiseLogprobJudge) or callable(getattr(judge, "ajudge", None))))
+    items = []
+    if usable:
+        for prompt_id, first, second in requests:
+            prompt = candidates.prompts[prompt_id]
+            c1, c2 = candidates.candidates[(prompt_id, first)], candidates.candidates[(prompt_id, second)]
+            q = question_key(judge.judge_id, judge.mode, prompt.text, [c1.output, c2.output])
+            items.append((verdict_id(q, prompt_id, [first, second]), q, (prompt.text, c1.output, c2.output)))
+    return Lookahead(store, items, (lambda qs: judge_many(judge, qs)) if usable else None, 4 * workers)
+
+
+def threaded_lookahead(judge: Any, store: Any,
+                       items: Sequence[tuple[str, str, Callable[[], Any]]]) -> Lookahead[Callable[[], Any]]:
+    """A :class:`Lookahead` whose payloads are blocking calls (``judge.score``, ``judge.rank``), run in threads.
+
+    Each call blocks on the backend's own event loop, so the threads only wait; the backend's
+    concurrency limit still bounds the requests in flight.
+    """
+    workers = concurrent_backend(judge)
+
+    def fetch(calls: list[Callable[[], Any]]) -> list[Any]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(lambda call: call(), calls))
+
+    return Lookahead(store, items, fetch if workers > 1 else None, 4 * workers)

@@ -21,50 +21,12 @@ import numpy as np
 
 from ..load import CandidateSet
 from ..store import PairOutcome, Verdict, VerdictStore, question_key, verdict_id
+from ._concurrent import threaded_lookahead
 from ._run import JudgeProgress
 from ._run import ask_via_store as _ask
 from ._run import check_error_streak as _guard
 
 POINTWISE_MODES = ("pointwise", "verifier")
-
-
-class _Ahead:
-    """Runs the next questions' calls in threads when the judge's backend is concurrent (HTTP).
-
-    Each call (``judge.score``/``judge.rank``) blocks on the backend's own event loop, so threads
-    only wait; the backend's concurrency limit still bounds the requests in flight. Results are
-    consumed in order, so every verdict is still committed as the loop reaches it.
-    """
-
-    def __init__(self, judge: Any, store: VerdictStore, items: list[tuple[str, str, Callable[[], Any]]]) -> None:
-        backend = getattr(judge, "backend", None)
-        self.workers = int(getattr(backend, "concurrency", 1)) if callable(getattr(backend, "map", None)) else 1
-        self.store, self.items = store, items
-        self.pos = {vid: i for i, (vid, _, _) in reversed(list(enumerate(items)))}
-        self.cache: dict[str, Any] = {}
-
-    def get(self, vid: str, fn: Callable[[], Any]) -> Any:
-        if self.workers <= 1 or vid not in self.pos:
-            return fn()
-        if vid not in self.cache:
-            from concurrent.futures import ThreadPoolExecutor
-
-            batch, seen = [], set()
-            for v, q, f in self.items[self.pos[vid]:]:
-                if len(batch) >= 4 * self.workers:
-                    break
-                if v in self.cache or q in seen:
-                    continue
-                if v != vid:
-                    hit = self.store.get(v)
-                    if (hit is not None and hit.status != "error") or self.store.answer_to(q) is not None:
-                        continue
-                seen.add(q)
-                batch.append((v, f))
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                answers = list(pool.map(lambda item: item[1](), batch))
-            self.cache.update(zip((v for v, _ in batch), answers))
-        return self.cache.pop(vid)
 
 
 def score_candidates(candidates: CandidateSet, judge: Any, store: VerdictStore, *,
@@ -93,7 +55,7 @@ def score_candidates(candidates: CandidateSet, judge: Any, store: VerdictStore, 
         q = question_key(judge.judge_id, mode, prompt.text, key)
         fn = (lambda t=prompt.text, o=output, r=ref: judge.score(t, o, r))
         calls.append((pid, system, prompt.text, key, verdict_id(q, pid, [system]), q, fn))
-    ahead = _Ahead(judge, store, [(vid, q, fn) for *_, vid, q, fn in calls])
+    ahead = threaded_lookahead(judge, store, [(vid, q, fn) for *_, vid, q, fn in calls])
     out, streak = [], 0
     for pid, system, text, key, vid, _, fn in calls:
         v = _ask(store, judge, mode, pid, text, [system], key, lambda vid=vid, fn=fn: ahead.get(vid, fn),
@@ -147,7 +109,7 @@ def rank_lists(candidates: CandidateSet, judge: Any, store: VerdictStore, *, see
 
         q = question_key(judge.judge_id, "listwise", prompt.text, texts)
         calls.append((pid, shown, prompt.text, texts, verdict_id(q, pid, list(shown)), q, ask))
-    ahead = _Ahead(judge, store, [(vid, q, fn) for *_, vid, q, fn in calls])
+    ahead = threaded_lookahead(judge, store, [(vid, q, fn) for *_, vid, q, fn in calls])
     out, streak = [], 0
     for pid, shown, text, texts, vid, _, fn in calls:
         v = _ask(store, judge, "listwise", pid, text, list(shown), texts, lambda vid=vid, fn=fn: ahead.get(vid, fn),

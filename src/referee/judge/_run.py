@@ -89,8 +89,8 @@ def judge_comparisons(comparisons: Iterable[Comparison], candidates: CandidateSe
     progress.planned += len(reqs)
     out: list[Verdict] = []
     streak = 0
-    from ._concurrent import Prefetcher  # HTTP judges: the next questions go out concurrently
-    ahead = Prefetcher(judge, store, candidates, reqs)
+    from ._concurrent import pairwise_lookahead  # HTTP judges: the next questions go out concurrently
+    ahead = pairwise_lookahead(judge, store, candidates, reqs)
     for prompt_id, first, second in reqs:
         prompt = candidates.prompts[prompt_id]
         c1, c2 = candidates.candidates[(prompt_id, first)], candidates.candidates[(prompt_id, second)]
@@ -98,7 +98,7 @@ def judge_comparisons(comparisons: Iterable[Comparison], candidates: CandidateSe
                          prompt_id, [first, second])
         verdict = ask_via_store(store, judge, judge.mode, prompt_id, prompt.text, [first, second],
                                 [c1.output, c2.output],
-                                lambda: ahead.answer(vid, prompt.text, c1.output, c2.output),
+                                lambda: ahead.get(vid, lambda: judge.judge(prompt.text, c1.output, c2.output)),
                                 progress, on_verdict)
         out.append(verdict)
         streak = check_error_streak(streak, verdict, max_consecutive_errors)
