@@ -77,6 +77,9 @@ def test_pyes_pointwise_rank_end_to_end_and_resume(smol_judge, tmp_path):
             assert 0.0 <= r.score <= 1.0
             assert r.score == pytest.approx(r.detail["p_yes"] / r.detail["mass"])
     assert {row["system"] for row in res.rows} == set(SYSTEMS)
+    # the leaderboard counts each system's usable scores, not the pairs made from them
+    ok_per_system = {s: sum(r.status == "ok" and r.systems == [s] for r in rows) for s in SYSTEMS}
+    assert {row["system"]: row["verdicts"] for row in res.rows} == ok_per_system
     again = rank(opts, judge=judge)  # resumed: nothing asked twice
     assert again.provenance["verdicts"]["asked"] == 0 and again.provenance["verdicts"]["cache_hits"] == 3
 

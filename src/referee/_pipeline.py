@@ -91,20 +91,24 @@ def run_stats(verdicts: Sequence[Verdict], outcomes: Sequence[PairOutcome]) -> R
     status = {"ok": 0, "unparseable": 0, "error": 0}
     truncated: set[tuple[str, str]] = set()
     firsts = []
+    per_n: dict[str, int] = {}
     for v in verdicts:
         status[v.status] += 1
         cut = v.detail.get("truncated") or []
         for system, flag in zip(v.systems, cut[1:]):
             if flag:
                 truncated.add((v.prompt_id, system))
-        if v.status == "ok" and v.p_first is not None:
-            firsts.append(v.p_first > 0.5)
+        if v.status == "ok":
+            # every usable verdict that saw the system: two per pairwise comparison judged in both
+            # orders, one per pointwise score, one per listwise ranking it was in
+            for s in set(v.systems):
+                per_n[s] = per_n.get(s, 0) + 1
+            if v.p_first is not None:
+                firsts.append(v.p_first > 0.5)
     both = [o for o in outcomes if o.consistent is not None]
     per_sys: dict[str, list[bool]] = {}
-    per_n: dict[str, int] = {}
     for o in outcomes:
         for s in (o.system_a, o.system_b):
-            per_n[s] = per_n.get(s, 0) + o.n_orders
             if o.consistent is not None:
                 per_sys.setdefault(s, []).append(o.consistent)
     return RunStats(
