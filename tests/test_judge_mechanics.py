@@ -16,6 +16,7 @@ import pytest
 
 from referee import RankOptions, load_candidates, rank
 from referee._pipeline import run_stats
+from referee.errors import InputError
 from referee.judge import TRUNCATION_MARKER, judge_comparisons
 from referee.plan import round_robin
 from referee.store import VerdictStore
@@ -185,3 +186,20 @@ def test_several_judges_are_combined_into_one_rated_ensemble(smol_judge, small_s
     with VerdictStore.open(tmp_path / "run" / "verdicts.sqlite") as store:
         assert ens["id"] in store.judges()  # the ensemble is stored as a judge of its own
     assert len(res.rows) == 3
+
+    # a third wording, declared to share its errors with the second: they are weighed as one unit
+    third = PairwiseLogprobJudge(smol_judge.backend, template=PairwiseTemplate(
+        system="Pick the answer a careful expert would prefer.", user=DEFAULT_TEMPLATE.user,
+        prefill=DEFAULT_TEMPLATE.prefill))
+    judges.append(third)
+    try:
+        pipeline.make_judge = lambda spec, **kw: judges[int(spec)]
+        with pytest.raises(InputError, match="judge group"):  # refused before anything is judged
+            pipeline.rank(opts.model_copy(update={"judges": ["0", "1", "2"], "judge_groups": [["1", "9"]]}))
+        grouped = pipeline.rank(opts.model_copy(update={"judges": ["0", "1", "2"], "judge_groups": [["1", "2"]]}))
+    finally:
+        pipeline.make_judge = orig
+    assert grouped.progress.asked == 18  # only the new judge's verdicts
+    units = {m["name"]: m["unit"] for m in grouped.provenance["ensemble"]["members"]}
+    assert units[other.judge_id] and units[other.judge_id] == units[third.judge_id]
+    assert not units[smol_judge.judge_id]

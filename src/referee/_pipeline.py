@@ -33,6 +33,8 @@ class RankOptions(BaseModel):
     output: Path | None = None
     judge: str = "qwen2.5-coder-1.5b"
     judges: list[str] | None = Field(default=None, description="several judges, combined without labels")
+    judge_groups: list[list[str]] | None = Field(
+        default=None, description="families among `judges` known to share their errors, each weighed as one unit")
     plan: str = "round-robin"
     baseline: str | None = None
     budget: int | None = Field(default=None, description="at most this many comparisons (2 judge calls each)")
@@ -182,6 +184,11 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
         specs = options.judges or [options.judge]
         if len(set(specs)) != len(specs):
             raise InputError(f"a judge is listed twice in {specs}", field="--judges")
+        for group in options.judge_groups or []:
+            unknown = [g for g in group if g not in specs]
+            if unknown or not options.judges:
+                raise InputError(f"judge group {group}: {unknown or group} not among --judges {specs}",
+                                 field="--judge-group")
         judges = [make_judge(spec, n_ctx=options.n_ctx, seed=options.seed, min_mass=options.min_mass,
                              mode=options.mode, template=None if options.template is None else str(options.template))
                   for spec in specs]
@@ -246,7 +253,11 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
         if len(judges) == 1:
             outcomes = per_judge[judge.judge_id]
         else:
-            outcomes = _ensemble(store.path, judges, per_judge, provenance)
+            groups = None
+            if options.judges and options.judge_groups:
+                ids = dict(zip(options.judges, (j.judge_id for j in judges)))
+                groups = [[ids[g] for g in group] for group in options.judge_groups]
+            outcomes = _ensemble(store.path, judges, per_judge, provenance, groups)
         stats = run_stats(verdicts, outcomes)
         table, unrated = rate_outcomes(cset.systems, outcomes, n_boot=options.n_boot, seed=options.seed,
                                        level=options.level)
@@ -279,12 +290,12 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
 
 
 def _ensemble(path: Path, judges: list[Any], per_judge: dict[str, list[PairOutcome]],
-              provenance: dict[str, Any]) -> list[PairOutcome]:
+              provenance: dict[str, Any], groups: list[list[str]] | None = None) -> list[PairOutcome]:
     """Several judges' outcomes combined without labels (weak supervision), for this run's items only."""
     from .combine import ensemble_outcomes
 
     planned = {(o.prompt_id, frozenset((o.system_a, o.system_b))) for outs in per_judge.values() for o in outs}
-    outs, ens = ensemble_outcomes(path, [j.judge_id for j in judges])
+    outs, ens = ensemble_outcomes(path, [j.judge_id for j in judges], groups=groups)
     outs = [o for o in outs if (o.prompt_id, frozenset((o.system_a, o.system_b))) in planned]
     provenance["ensemble"] = {"id": outs[0].judge_id if outs else None, "method": ens.method,
                               "members": ens.table(), "notes": list(ens.notes)}

@@ -27,6 +27,9 @@ def rank(
                               "or a judge config file (.json/.toml; see docs/judges.md)"),
     judges: Optional[str] = typer.Option(None, help="several judges, comma-separated (same forms as --judge), "
                                          "combined without labels (Dawid–Skene)"),
+    judge_group: Optional[list[str]] = typer.Option(None, "--judge-group", help="comma-separated judges among "
+                                                    "--judges known to share their errors (e.g. length checks), "
+                                                    "weighed as one unit; repeatable"),
     mode: str = typer.Option("pairwise", help="pairwise, pairwise-generate, pointwise (rubric score + diagnoses), "
                              "pyes (pointwise P(Yes)) or listwise"),
     template: Optional[Path] = typer.Option(None, help="custom judge: a Jinja template file with a referee header"),
@@ -46,7 +49,9 @@ def rank(
     options = RankOptions(candidates=candidates, output=output, judge=judge, plan=plan, baseline=baseline,
                           budget=budget, until=until, allow_missing=allow_missing, seed=seed, n_boot=n_boot,
                           n_ctx=n_ctx, report=report, mode=mode, template=template,
-                          judges=None if judges is None else [j.strip() for j in judges.split(",") if j.strip()])
+                          judges=None if judges is None else [j.strip() for j in judges.split(",") if j.strip()],
+                          judge_groups=[[j.strip() for j in g.split(",") if j.strip()] for g in judge_group or []]
+                          or None)
     columns = (TextColumn("[bold]judging[/]"), BarColumn(), MofNCompleteColumn(),
                TextColumn("cache hits {task.fields[hits]}"), TextColumn("{task.fields[speed]}"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())

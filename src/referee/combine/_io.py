@@ -392,20 +392,21 @@ def store_ensemble(path: str | Path, table: VerdictTable, ens: Ensemble) -> str:
 
 
 def ensemble_outcomes(path: str | Path, judges: list[str] | None = None, *, method: str = "dawid-skene",
-                      store: bool = True):
+                      store: bool = True, groups: list[list[str]] | None = None):
     """Combined :class:`~referee.store.PairOutcome` rows of several judges in a run store, ready for
     rating (``referee.rate.rate_pairwise`` or the rank pipeline): the hook for ``rank --judges A,B,C``.
 
     Combines the judges' verdicts without labels, stores the ensemble as a judge of its own (unless
     ``store=False``) and returns one outcome per item with ``judge_id`` the ensemble's id, ``p_a`` the
     combined probability, ``consistent`` false when any member changed its verdict with the order,
-    and the members' verdict ids. Also returns the :class:`Ensemble` (for its member table).
+    and the members' verdict ids. ``groups`` lists judge ids known to share their errors (see
+    :func:`~referee.combine.combine`). Also returns the :class:`Ensemble` (for its member table).
     """
     from ..store import PairOutcome
     from ._ensemble import combine
 
     table = read_verdicts_store(path, judges)
-    ens = combine(table.x, table.judges, method=method)
+    ens = combine(table.x, table.judges, method=method, groups=groups)
     jid = store_ensemble(path, table, ens) if store else ensemble_id(table, ens)
     outs = [PairOutcome(judge_id=jid, prompt_id=r["prompt_id"], system_a=r["system_a"], system_b=r["system_b"],
                         p_a=r["p_a"], consistent=r["consistent"], verdict_ids=r["verdict_ids"])
