@@ -113,3 +113,28 @@ def test_sparse_answers_only_valid_comparisons(answered, budget, seed, until):
     assert plan.stop_reason
     if len(issued) < min(budget, possible):
         assert plan.stop_reason.startswith("rank order settled")
+
+
+def test_tolerance_leaves_a_near_tie_open_and_stops_sooner():
+    import math
+
+    # s0 and s1 about 1.7 rating points apart; the others 0.6 log-odds (about 100 points) apart.
+    q = np.array([0.01, 0.0, -0.6, -1.2, -1.8])[:, None] + np.random.default_rng(0).normal(0, 1.0, (5, 300))
+    judge = SimulatedJudge(q, [f"s{i}" for i in range(5)], noise=1.0, seed=0)
+    ref = reference_strengths(judge)
+    runs = {}
+    for tol in (0.0, 20.0):
+        plan = AdaptivePlan(judge.answered, until="separated", seed=0, tolerance=tol)
+        results, issued = run_plan(plan, judge)
+        assert plan.stop_reason.startswith("rank order settled at 95%")
+        runs[tol] = plan, fit_strengths(results, judge.systems), len(issued)
+    plan, est, spent = runs[20.0]
+    assert spent < runs[0.0][2]
+    assert [sorted(g) for g in plan.tied] == [["s0", "s1"]]
+    assert "tied within 20 rating points: s" in plan.stop_reason
+    points = 400 / math.log(10)
+    far = np.abs(ref[:, None] - ref[None, :]) * points > 20.0
+    assert far.sum() == 2 * (len(ref) * (len(ref) - 1) // 2 - 1)  # all but the s0-s1 pair
+    assert np.all(np.sign(ref[:, None] - ref[None, :])[far] == np.sign(est[:, None] - est[None, :])[far])
+    # without a tolerance the plan orders the pair as full round-robin does
+    assert list(np.argsort(-runs[0.0][1])) == list(np.argsort(-ref))

@@ -48,6 +48,8 @@ def test_static_budget_is_a_seeded_prefix():
     (dict(name="adaptive", until="forever"), "unknown stopping rule"),
     (dict(name="tournament", until="separated"), "adaptive plan only"),
     (dict(name="round-robin", budget=-1), "budget"),
+    (dict(name="adaptive", budget=10, tolerance=5.0), "tolerance applies"),
+    (dict(name="adaptive", until="separated", tolerance=-1.0), "tolerance must be"),
 ])
 def test_errors(kwargs, match):
     name = kwargs.pop("name")

@@ -39,6 +39,8 @@ class RankOptions(BaseModel):
     baseline: str | None = None
     budget: int | None = Field(default=None, description="at most this many comparisons (2 judge calls each)")
     until: str | None = None
+    tolerance: float = Field(default=0.0, description="rating points within which --until separated may call "
+                             "two neighbours tied")
     allow_missing: bool = False
     seed: int = 0
     n_boot: int = 1000
@@ -177,7 +179,8 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
         raise InputError(f"need at least two systems to rank, found {len(cset.systems)}: {cset.systems}")
     try:
         planner = make_planner(options.plan, answered_map(cset), baseline=options.baseline,
-                               budget=options.budget, until=options.until, seed=options.seed)
+                               budget=options.budget, until=options.until, seed=options.seed,
+                               tolerance=options.tolerance)
     except ValueError as e:
         raise InputError(str(e), field="--plan/--baseline/--budget") from None
     if judge is None:

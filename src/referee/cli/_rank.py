@@ -37,6 +37,8 @@ def rank(
     baseline: Optional[str] = typer.Option(None, help="the system every other is compared with (plan 'baseline')"),
     budget: Optional[int] = typer.Option(None, help="at most this many comparisons (each = 2 judge calls)"),
     until: Optional[str] = typer.Option(None, help="adaptive stopping rule: 'separated'"),
+    tolerance: float = typer.Option(0.0, help="with --until separated: rating points within which two "
+                                    "neighbours count as tied, their order left open (0 = full order)"),
     allow_missing: bool = typer.Option(False, "--allow-missing", help="compare systems only where both answered"),
     seed: int = typer.Option(0, help="seed for plans and bootstrap"),
     n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap replicates for the intervals"),
@@ -47,8 +49,8 @@ def rank(
     if baseline is not None and plan == "round-robin":
         plan = "baseline"
     options = RankOptions(candidates=candidates, output=output, judge=judge, plan=plan, baseline=baseline,
-                          budget=budget, until=until, allow_missing=allow_missing, seed=seed, n_boot=n_boot,
-                          n_ctx=n_ctx, report=report, mode=mode, template=template,
+                          budget=budget, until=until, tolerance=tolerance, allow_missing=allow_missing, seed=seed,
+                          n_boot=n_boot, n_ctx=n_ctx, report=report, mode=mode, template=template,
                           judges=None if judges is None else [j.strip() for j in judges.split(",") if j.strip()],
                           judge_groups=[[j.strip() for j in g.split(",") if j.strip()] for g in judge_group or []]
                           or None)

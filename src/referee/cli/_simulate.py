@@ -29,6 +29,8 @@ def simulate(
                                    help=f"plans to try (repeatable): {', '.join(PLANS)}"),
     budget: int = typer.Option(None, help="at most this many comparisons a plan; each = 2 judge calls"),
     until: str = typer.Option(None, help="adaptive stopping rule: separated"),
+    tolerance: float = typer.Option(0.0, help="with --until separated: rating points within which two "
+                                    "neighbours count as tied (0 = full order)"),
     baseline: str = typer.Option(None, help="baseline system of the 'baseline' plan"),
     noise: float = typer.Option(1.0, help="judge noise: standard deviation on the log-odds scale"),
     position_bias: float = typer.Option(0.5, help="log-odds added in favour of the response shown first"),
@@ -75,8 +77,10 @@ def simulate(
             ref = reference_strengths(judge)
             for name in plan:
                 try:
-                    rows[name].append(evaluate_plan(judge, name, budget=budget, until=until if name == "adaptive"
-                                                    else None, baseline=baseline, seed=seed, reference=ref))
+                    adaptive = name == "adaptive"
+                    rows[name].append(evaluate_plan(judge, name, budget=budget, until=until if adaptive else None,
+                                                    tolerance=tolerance if adaptive else 0.0, baseline=baseline,
+                                                    seed=seed, reference=ref))
                 except ValueError as e:
                     raise InputError(str(e), field="plan") from None
                 progress.advance(task)

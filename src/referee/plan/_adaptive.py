@@ -19,6 +19,8 @@ _PROMPT_CHOICES = ("spread", "random", "discriminating")
 _PROMPT_PRIOR = 1.0
 # Ridge on the strengths: keeps the early fits finite when a system has won everything.
 _REG = 1e-3
+# Rating points (the leaderboard's 400 * log10-odds scale) per natural log-odds unit.
+_POINTS = 400.0 / math.log(10.0)
 
 
 def _near_tie(z: np.ndarray) -> np.ndarray:
@@ -40,8 +42,9 @@ class AdaptivePlan:
     seeded random order): blind to verdicts, so unbiased, and it spreads each system over
     many prompts, which averages out how its quality varies by prompt (2-4 times fewer
     calls to Spearman 0.95 than random prompts on the simulated AlpacaEval panels).
-    Batches grow by a tenth of what was handed out (at least one per system): few refits,
-    and judging stays parallel.
+    Batches grow by a tenth of what was handed out (at least one per system), up to 1% of
+    every possible comparison: few refits, judging stays parallel, and a stopping rule is
+    checked at least every 1% of the full round-robin.
 
     Stops when the budget is spent, when every pair has been compared on every prompt, or
     (``until="separated"``) when every two neighbours in the current order are apart by
@@ -54,6 +57,14 @@ class AdaptivePlan:
     ``finite=False`` it is about a population of prompts (the larger of the Fisher and
     sandwich variances); near-ties then rarely settle. :attr:`stop_reason` says which.
 
+    A near-tie in full round-robin's ratings can only be ordered by asking for nearly all of
+    it. With ``tolerance`` > 0 (rating points), neighbours whose difference is within
+    ``tolerance`` at the same confidence (``|d| + z * se <= tolerance``) count as settled too,
+    their order left open: a run of such neighbours is one tied group, and every two systems
+    in it must be within ``tolerance``, so a chain of ties cannot hide a larger gap. Every
+    other two neighbours must still be separated; the reason printed names the tied groups.
+    Pairs are then chosen by how far they are from either outcome, not only from a tie.
+
     Unusable verdicts (absent from the results) still count against the budget.
 
     Args:
@@ -64,6 +75,8 @@ class AdaptivePlan:
         seed: fixes the warm-up, the prompt order and the tie-breaks.
         level: confidence of the ``separated`` rule.
         finite: settle full round-robin's order on these prompts, not a population's.
+        tolerance: rating points (400 * log10 odds) within which two neighbours count as
+            tied for ``separated``; 0 (default) demands their order.
         prompt_choice: ``"spread"`` (default, above), ``"random"`` (next unused prompt in
             seeded order) or ``"discriminating"`` (the unused prompt whose verdicts so far
             have the largest mean ``(2p - 1)^2``, shrunk towards the mean; this biases the
@@ -75,7 +88,7 @@ class AdaptivePlan:
 
     def __init__(self, answered: Mapping[str, Sequence[str]], *, budget: int | None = None,
                  until: str | None = None, seed: int = 0, level: float = 0.95,
-                 finite: bool = True, prompt_choice: str = "spread") -> None:
+                 finite: bool = True, prompt_choice: str = "spread", tolerance: float = 0.0) -> None:
         if budget is None and until is None:
             raise ValueError("the adaptive plan needs a budget (--budget N) and/or a stopping rule "
                              "(--until separated)")
@@ -87,6 +100,11 @@ class AdaptivePlan:
             raise ValueError(f"level must be in (0, 1) (got {level})")
         if prompt_choice not in _PROMPT_CHOICES:
             raise ValueError(f"unknown prompt_choice '{prompt_choice}'")
+        if not tolerance >= 0 or not math.isfinite(tolerance):
+            raise ValueError(f"tolerance must be >= 0 rating points (got {tolerance})")
+        self.tolerance = float(tolerance)
+        self._tol = self.tolerance / _POINTS if until is not None else 0.0
+        self.tied: list[list[str]] = []
         self.budget, self.until, self.seed, self.level = budget, until, seed, level
         self.prompt_choice = prompt_choice
         self.finite = finite
@@ -114,6 +132,7 @@ class AdaptivePlan:
         # free[pair, prompt]: both systems answered it and the pair was not compared on it.
         self._free = (has[:, self._I] & has[:, self._J]).T.copy()
         self._free_count = int(self._free.sum())
+        self._possible = self._free_count
         self._N_real = self._free.sum(axis=1).astype(float)  # prompts each pair can use
         self._N = np.maximum(self._N_real, 1)
         self._n = np.zeros(len(self._I))  # comparisons handed out per pair
@@ -162,14 +181,19 @@ class AdaptivePlan:
         if fit is not None and self.until == "separated":
             worst = self._least_separated(*fit)
             if worst[0] >= worst[1]:
-                return self._done(f"rank order settled at {self.level:.0%}",
-                                  f": every two neighbours apart by at least {worst[0]:.2f} standard "
-                                  f"errors (needed {worst[1]:.2f})")
+                ties = "; ".join(" = ".join(g) for g in self.tied)
+                sep = (f"every two neighbours apart by at least {worst[0]:.3g} standard errors (needed "
+                       f"{worst[1]:.2f})" if math.isfinite(worst[0]) else "no two neighbours separated")
+                if ties:
+                    sep = (f"{sep.replace('every two neighbours', 'every other two neighbours')}, tied within "
+                           f"{self.tolerance:g} rating points: {ties} (order left open)")
+                return self._done(f"rank order settled at {self.level:.0%}", f": {sep}")
         if remaining <= 0:
             return self._done("budget spent", self._unsettled(fit))
         if self._free_count == 0:
             return self._done("every pair compared on every prompt", self._unsettled(fit))
-        size = max(len(self.systems), math.ceil(0.1 * self.comparisons_issued))
+        grow = min(math.ceil(0.1 * self.comparisons_issued), math.ceil(0.01 * self._possible))
+        size = max(len(self.systems), grow)
         size = int(min(size, remaining, self._free_count))
         batch = self._select(fit, size) if fit is not None else self._warmup(size)
         self.comparisons_issued += len(batch)
@@ -238,23 +262,49 @@ class AdaptivePlan:
         return (n + 1) * N / np.maximum(N - n, 1) - n * N / (N - n + 1)
 
     def _least_separated(self, theta, hess, meat, _choose=None) -> tuple[float, float, str, str]:
-        """The least separated neighbours in the current order: (z, z needed, name, name)."""
+        """The least separated neighbours in the current order that are not tied within the
+        tolerance: (z, z needed, name, name); z is inf when every two neighbours are tied.
+        Sets :attr:`tied` to the tied groups, best first."""
         n = len(self.systems)
         order = np.argsort(-theta, kind="stable")
-        i, j = order[:-1], order[1:]
+        self.tied = []
         if self.finite:
-            target, var = self._completed(theta, hess, meat)
+            target, cov = self._completed(theta, hess, meat)
             if target is None:
-                return -math.inf, 0.0, self.systems[i[0]], self.systems[j[0]]
+                return -math.inf, 0.0, self.systems[order[0]], self.systems[order[1]]
+            var = lambda i, j: _diff_var(cov, i, j)
         else:
             cov = np.linalg.inv(hess + np.ones((n, n)))
             sand = cov @ meat @ cov
-            target, var = theta, np.maximum(_diff_var(cov, i, j), _diff_var(sand, i, j))
-        if self.finite:
-            var = _diff_var(var, i, j)
-        z = (target[i] - target[j]) / np.sqrt(np.maximum(var, 1e-300))
-        k = int(np.argmin(z))
+            target = theta
+            var = lambda i, j: np.maximum(_diff_var(cov, i, j), _diff_var(sand, i, j))
+        # Neighbours in the order of the verdicts' own fit, the one a leaderboard shows: a predicted
+        # order that disagrees with it gives z < 0, never a stop.
+        i, j = order[:-1], order[1:]
+        d = target[i] - target[j]
+        se = np.sqrt(np.maximum(var(i, j), 1e-300))
+        z = d / se
         need = float(ndtri(1 - (1 - self.level) / (2 * (n - 1)))) if n > 1 else 0.0
+        tied = (z < need) & (np.abs(d) + need * se <= self._tol)
+        k = 0
+        while k < n - 1:  # a run of tied links is one group: all its members must be within the tolerance
+            if not tied[k]:
+                k += 1
+                continue
+            e = k
+            while e < n - 1 and tied[e]:
+                e += 1
+            g = order[k:e + 1]
+            x, y = np.triu_indices(len(g), 1)
+            if np.all(np.abs(target[g[x]] - target[g[y]]) + need * np.sqrt(np.maximum(var(g[x], g[y]), 1e-300))
+                      <= self._tol):
+                self.tied.append([self.systems[s] for s in g])
+            else:
+                tied[k:e] = False
+            k = e
+        if tied.all():
+            return math.inf, need, self.systems[i[0]], self.systems[j[0]]
+        k = int(np.argmin(np.where(tied, np.inf, z)))
         return float(z[k]), need, self.systems[i[k]], self.systems[j[k]]
 
     def _completed(self, theta: np.ndarray, hess: np.ndarray, meat: np.ndarray):
@@ -306,9 +356,15 @@ class AdaptivePlan:
         # The predicted means lean on the current fit (share g of each missing part): its error moves them together.
         g = (1 / tau2) / prec
         lean = bread @ _laplacian(I[ok], J[ok], (miss * g * fit * (1 - fit))[ok], n)
+        # The current fit's covariance: the Fisher one scaled by the verdicts' dispersion, or the
+        # sandwich, the larger. Unscaled Fisher treats a soft verdict as a coin flip, so it
+        # doubled every standard error (measured on the simulated panels: standardized errors
+        # against full round-robin had sd 0.5-0.6; about 0.9-1.0 with the dispersion).
         now = np.linalg.inv(hess + np.ones((n, n)))
         sand = now @ meat @ now
-        now = now if np.trace(now) >= np.trace(sand) else sand
+        pv = expit(theta[a] - theta[b])
+        phi = float(np.sum((np.asarray(self._y) - pv) ** 2) / max(float(np.sum(pv * (1 - pv))), 1e-12))
+        now = phi * now if np.trace(phi * now) >= np.trace(sand) else sand
         return target, cov + lean @ now @ lean.T
 
     def _select(self, fit, size: int) -> list[Comparison]:
@@ -322,8 +378,10 @@ class AdaptivePlan:
         p = expit(delta)
         h0 = p * (1 - p)
         h = h0 * self._gain(np.arange(len(I)))
-        z = np.abs(delta) / np.sqrt(s2)
-        u = _near_tie(z) / s2  # pairs near a tie, per unit of their own variance
+        # Distance, in standard errors, from either way of settling a pair: its order, or (with a
+        # tolerance) a tie within it. Without a tolerance this is just the distance from a tie.
+        z = np.maximum(np.abs(delta), self._tol - np.abs(delta)) / np.sqrt(s2)
+        u = _near_tie(z) / s2  # pairs far from settled, per unit of their own variance
         U = _laplacian(I, J, u, n)
         rng = np.random.default_rng([self.seed, self.batches])
         jitter = 1 + rng.uniform(0, 1e-9, len(I))

@@ -38,7 +38,8 @@ class BudgetedPlan(StaticPlan):
 
 
 def make_planner(name: str, answered: Mapping[str, Sequence[str]], *, baseline: str | None = None,
-                 budget: int | None = None, until: str | None = None, seed: int = 0) -> Planner:
+                 budget: int | None = None, until: str | None = None, seed: int = 0,
+                 tolerance: float = 0.0) -> Planner:
     """Build the plan called ``name``: round-robin, baseline, tournament or adaptive.
 
     Args:
@@ -49,15 +50,20 @@ def make_planner(name: str, answered: Mapping[str, Sequence[str]], *, baseline: 
             so it costs 2 judge calls (the planners' ``judge_calls`` counts them). A static
             plan under a budget uses prompts in seeded random order.
         until: stopping rule of ``adaptive`` (``separated``); other plans refuse it.
+        tolerance: rating points within which ``separated`` may call two neighbours tied
+            instead of ordering them (see :class:`AdaptivePlan`); 0 demands the full order.
         seed: fixes every random choice; the same inputs and seed give the same plan.
 
     Raises:
-        ValueError: unknown plan or rule, missing baseline, negative budget.
+        ValueError: unknown plan or rule, missing baseline, negative budget or tolerance, a
+            tolerance without ``until``.
     """
     if budget is not None and budget < 0:
         raise ValueError(f"budget must be >= 0 comparisons (got {budget})")
     if until is not None and name != "adaptive":
         raise ValueError(f"--until applies to the adaptive plan only, not to '{name}'")
+    if tolerance and until is None:
+        raise ValueError("--tolerance applies to a stopping rule (--until separated) only")
     if name == "round-robin":
         order = answered if budget is None else {p: answered[p] for p in shuffled_prompts(answered, seed)}
         return BudgetedPlan(round_robin(order), name, budget)
@@ -71,5 +77,5 @@ def make_planner(name: str, answered: Mapping[str, Sequence[str]], *, baseline: 
     if name == "adaptive":
         if until is not None and until not in UNTIL_RULES:
             raise ValueError(f"unknown stopping rule '{until}' (known: {', '.join(UNTIL_RULES)})")
-        return AdaptivePlan(answered, budget=budget, until=until, seed=seed)
+        return AdaptivePlan(answered, budget=budget, until=until, seed=seed, tolerance=tolerance)
     raise ValueError(f"unknown plan '{name}' (known: {', '.join(PLANS)})")

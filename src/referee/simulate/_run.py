@@ -95,7 +95,8 @@ def reference_strengths(judge: SimulatedJudge) -> np.ndarray:
 
 
 def evaluate_plan(judge: SimulatedJudge, plan: str, *, budget: int | None = None, until: str | None = None,
-                  baseline: str | None = None, seed: int = 0, reference: np.ndarray | None = None) -> dict:
+                  baseline: str | None = None, seed: int = 0, reference: np.ndarray | None = None,
+                  tolerance: float = 0.0) -> dict:
     """Run one plan against ``judge`` and score its ranking against full round-robin's.
 
     A tournament is rated by :func:`fit_completed`, every other plan by plain Bradley–Terry.
@@ -109,7 +110,8 @@ def evaluate_plan(judge: SimulatedJudge, plan: str, *, budget: int | None = None
     from ..plan import make_planner
 
     ref = reference_strengths(judge) if reference is None else reference
-    planner = make_planner(plan, judge.answered, baseline=baseline, budget=budget, until=until, seed=seed)
+    planner = make_planner(plan, judge.answered, baseline=baseline, budget=budget, until=until, seed=seed,
+                           tolerance=tolerance)
     results, issued = run_plan(planner, judge)
     fit = fit_completed if plan == "tournament" else fit_strengths
     return {"comparisons": len(issued), "judge_calls": 2 * len(issued), "stop_reason": planner.stop_reason,
