@@ -246,3 +246,41 @@ def test_pointwise_rank_scores_concurrently_over_http(tmp_path):
     assert res.provenance["verdicts"]["ok"] == 6 and slow.max_inflight > 1
     with VerdictStore.open(tmp_path / "run" / "verdicts.sqlite") as st:
         assert {v.score for v in st.verdicts(mode="pointwise")} == {7.0}
+
+
+def test_token_counts_come_from_the_server_tokenizer(server):
+    from llama_cpp import Llama
+    from referee.backends import resolve_model
+
+    backend = OpenAIBackend("smol", server.url, n_ctx=2048)
+    assert backend.remote_tokenizer and backend.describe()["tokens"] == "server/extras/tokenize"
+    local = Llama(str(resolve_model("smollm2-135m")[0]), vocab_only=True, verbose=False)
+    for text in ("What is 2+2?", "def f(x):\n    return x ** 2\n" * 5, "你好，世界。" * 20, "🙂 emoji " * 10):
+        assert backend.count_tokens(text) == len(local.tokenize(text.encode(), special=True))
+    # a long Chinese text is cut so that the server itself counts it within the budget
+    long_zh = "这是一个很长的回答，用来测试截断。" * 200
+    cut, was_cut = backend.truncate(long_zh, 300, " [truncated]")
+    assert was_cut and len(local.tokenize(cut.encode(), special=True)) <= 300
+    assert len(cut) > 100  # cut near the budget, not to nothing
+    # the estimate would have let 3x too much through: the same budget in estimated tokens
+    est = OpenAIBackend("smol", server.url, tokenizer="estimate")
+    assert est.describe()["tokens"] == "estimate:3"
+    est_cut, _ = est.truncate(long_zh, 300, " [truncated]")
+    assert est.count_tokens(est_cut) <= 300
+
+
+def test_a_long_non_english_pair_fits_the_servers_context(server):
+    # 2048-token server context; each answer alone is ~3,000 tokens: cut with the server's counts,
+    # the request is accepted (an over-long request would be an HTTP 400 and an `error` verdict)
+    judge = make_judge(f"openai:smol@{server.url}", min_mass=0.0, n_ctx=2048)
+    a, b = "答案是四。" * 600, "答案是五。" * 600
+    ans = judge.judge("二加二等于几？", a, b)
+    assert ans.status == "ok", ans.error
+    assert ans.detail["truncated"] == [False, True, True]
+
+
+def test_a_server_without_a_tokenizer_gets_estimates(canned):
+    backend = OpenAIBackend("m", canned.url)
+    assert not backend.remote_tokenizer  # the canned server answers chat completions only
+    assert backend.count_tokens("abcdef") == 2 and backend.count_tokens("你好") == 2
+    assert backend.describe()["tokens"] == "estimate:3"

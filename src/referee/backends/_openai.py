@@ -103,17 +103,22 @@ class OpenAIBackend:
         backoff: first retry delay in seconds (doubles, with jitter, capped at ``max_backoff``).
         n_ctx: the judge model's context window (used to budget candidate lengths).
         top_logprobs: how many alternatives to ask for per generated token.
-        chars_per_token: the estimate used to count tokens (the server's tokenizer is not at hand;
-            3 is conservative for English and code).
+        chars_per_token: the estimate used to count ASCII text when the server offers no tokenizer
+            (3 is conservative for English and code); any other character counts as one token.
         seed: sent with every request (servers that honour it become reproducible).
+        tokenizer: ``auto`` counts tokens with the server's own tokenizer when it has one
+            (llama-cpp-python's ``/extras/tokenize``; llama.cpp's and vLLM's ``/tokenize``), else
+            estimates; ``estimate`` never asks.
     """
 
     def __init__(self, model: str, base_url: str, *, api_key_env: Sequence[str] = API_KEY_ENV,
                  concurrency: int = 8, timeout: float = 60.0, max_retries: int = 4, backoff: float = 0.5,
                  max_backoff: float = 20.0, n_ctx: int = 4096, top_logprobs: int = 10,
-                 chars_per_token: float = 3.0, seed: int | None = 0) -> None:
+                 chars_per_token: float = 3.0, seed: int | None = 0, tokenizer: str = "auto") -> None:
         if concurrency < 1:
             raise BackendError("concurrency must be at least 1")
+        if tokenizer not in ("auto", "estimate"):
+            raise BackendError(f"tokenizer must be 'auto' or 'estimate', not {tokenizer!r}")
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.api_key_env = tuple(api_key_env)
@@ -135,27 +140,100 @@ class OpenAIBackend:
         self._sem: asyncio.Semaphore | None = None
         self._lock = threading.Lock()
         self._urls: dict[str, httpx.URL] = {}
+        self.tokenizer = tokenizer
+        # None: not probed yet; "" : the server has none; else the route that answered
+        self._tok_route: str | None = None if tokenizer == "auto" else ""
+        self._tok_cache: dict[str, int] = {}
         self.stats = {"requests": 0, "retries": 0}
 
     # -- identity ------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         # No key, no concurrency/timeouts: they change how, not what, the judge answers.
+        # How tokens are counted decides where long texts are cut, so it is part of the judge's identity.
+        tokens = f"server{self._tok_route}" if self.remote_tokenizer else f"estimate:{self.chars_per_token:g}"
         return {"backend": "openai-http", "model": self.model, "base_url": clean_url(self.base_url),
-                "n_ctx": self.n_ctx, "seed": self.seed}
+                "n_ctx": self.n_ctx, "seed": self.seed, "tokens": tokens}
 
     @property
     def context_size(self) -> int:
         return self.n_ctx
 
-    # -- tokens (estimated) --------------------------------------------------------------------
+    # -- tokens --------------------------------------------------------------------------------
+    def _estimate(self, text: str) -> int:
+        ascii_chars = len(text.encode("ascii", "ignore"))
+        return math.ceil(ascii_chars / self.chars_per_token + (len(text) - ascii_chars))
+
+    @property
+    def remote_tokenizer(self) -> bool:
+        """Whether tokens are counted by the server (found on first use)."""
+        if self._tok_route is None:
+            self._probe_tokenizer()
+        return bool(self._tok_route)
+
+    def _server_root(self) -> str:
+        root = self.base_url
+        return root[: -len("/v1")] if root.endswith("/v1") else root
+
+    async def _atokenize(self, route: str, text: str) -> int | None:
+        assert self._client is not None
+        body = {"model": self.model, "input": text} if route.startswith("/extras") else \
+            {"model": self.model, "prompt": text, "content": text, "add_special_tokens": False}
+        r = await self._client.post(self._server_root() + route, content=orjson.dumps(body))
+        if r.status_code != 200:
+            return None
+        try:
+            data = orjson.loads(r.content)
+        except ValueError:
+            return None
+        tokens = data.get("tokens") if isinstance(data, dict) else None
+        return len(tokens) if isinstance(tokens, list) else None
+
+    def _probe_tokenizer(self) -> None:
+        if self._thread is not None and threading.current_thread() is self._thread:
+            raise RuntimeError("the tokenizer probe blocks on the backend's loop: call it from another thread")
+        for route in ("/extras/tokenize", "/tokenize"):
+            try:
+                n = self._run(self._atokenize(route, "referee"))
+            except httpx.HTTPError as e:
+                raise ServerUnreachableError(f"server {clean_url(self.base_url)} is unreachable: {_short(e)}. "
+                                             "Is it running, and is the URL right?") from None
+            if n:
+                self._tok_route = route
+                return
+        self._tok_route = ""
+
     def count_tokens(self, text: str) -> int:
-        return math.ceil(len(text) / self.chars_per_token)
+        if not self.remote_tokenizer:
+            return self._estimate(text)
+        n = self._tok_cache.get(text)
+        if n is None:
+            if threading.current_thread() is self._thread:
+                raise RuntimeError("count_tokens blocks on the backend's loop: use off_loop()")
+            try:
+                n = self._run(self._atokenize(self._tok_route or "", text))
+            except httpx.HTTPError as e:
+                raise ServerUnreachableError(f"cannot count tokens at {clean_url(self._server_root())}: {_short(e)}") from None
+            if n is None:
+                raise ServerResponseError(f"{clean_url(self._server_root() + (self._tok_route or ''))} stopped "
+                                          "answering token counts")
+            if len(self._tok_cache) > 20000:  # the same prompts and candidates recur; bound the memory anyway
+                self._tok_cache.clear()
+            self._tok_cache[text] = n
+        return n
 
     def truncate(self, text: str, max_tokens: int, marker: str) -> tuple[str, bool]:
-        limit = int(max_tokens * self.chars_per_token)
-        if len(text) <= limit:
+        n = self.count_tokens(text)
+        if n <= max_tokens:
             return text, False
-        return text[: max(0, limit - len(marker))] + marker, True
+        keep = max(0, max_tokens - self.count_tokens(marker))
+        # cut where the count says, then shrink until the prefix fits (a cut can merge tokens)
+        cut = int(len(text) * keep / n)
+        for _ in range(20):
+            piece = text[:cut]
+            if cut <= 0 or self.count_tokens(piece) <= keep:
+                return piece + marker, True
+            cut = int(cut * 0.95)
+        return marker, True
 
     # -- event loop ----------------------------------------------------------------------------
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
@@ -379,6 +457,14 @@ class OpenAIBackend:
         position of its answer letter (recorded in ``top``).
         """
         return self._run(self.achoice_probs(messages, prefill, choices))
+
+
+async def off_loop(backend: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` from a coroutine on the backend's loop, in a worker thread when it may block on
+    the backend itself (token counts asked of the server), else directly (no thread hop)."""
+    if getattr(backend, "remote_tokenizer", False):
+        return await asyncio.to_thread(fn, *args)
+    return fn(*args)
 
 
 def with_prefill_instruction(messages: Sequence[dict[str, str]], prefill: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from ..backends._openai import off_loop
 from ..errors import BackendError
 from ._pairwise import Answer, PairwiseLogprobJudge, logprob_answer
 
@@ -14,9 +15,10 @@ P = TypeVar("P")
 async def ajudge(judge: Any, question: str, first: str, second: str) -> Answer:
     """:meth:`judge.judge` as a coroutine on an async backend (``achoice_probs`` / ``achat``)."""
     if isinstance(judge, PairwiseLogprobJudge):
-        question, first, second, cut = judge._fit(question, first, second)  # noqa: SLF001
         a, b = judge.template.choices
+        cut: list[bool] = []
         try:
+            question, first, second, cut = await off_loop(judge.backend, judge._fit, question, first, second)  # noqa: SLF001
             res = await judge.backend.achoice_probs(judge.messages(question, first, second), judge.template.prefill,
                                                     judge.template.choices)
         except BackendError as e:

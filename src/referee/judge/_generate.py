@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backends._llamagen import as_generator
+from ..backends._openai import off_loop
 from ..errors import BackendError
 from ._common import ScoredAnswer, fit_texts, judge_id_for
 from ._pairwise import DEFAULT_TEMPLATE, PairwiseTemplate
@@ -127,9 +128,10 @@ class GeneratePairwiseJudge:
 
     async def ajudge(self, question: str, first: str, second: str) -> ScoredAnswer:
         """:meth:`judge` as a coroutine (HTTP backends: see :func:`referee.judge._concurrent.judge_many`)."""
-        question, (first, second), cut = fit_texts(self.backend, self._frame, question, [first, second],
-                                                   self.max_candidate_tokens)
+        cut: list[bool] = []
         try:
+            question, (first, second), cut = await off_loop(self.backend, fit_texts, self.backend, self._frame,
+                                                            question, [first, second], self.max_candidate_tokens)
             g = await self.backend.achat(self.messages(question, first, second), max_tokens=self.max_tokens)
         except BackendError as e:
             return ScoredAnswer(status="error", error=str(e), detail={"truncated": cut})

@@ -71,7 +71,7 @@ def make_verifier(spec: str, *, n_ctx: int = 4096) -> Any:
 
 
 BACKEND_KEYS = ("concurrency", "timeout", "max_retries", "backoff", "max_backoff", "top_logprobs", "api_key_env",
-                "chars_per_token")
+                "chars_per_token", "tokenizer")
 JUDGE_KEYS = {"pointwise": ("scale", "taxonomy", "max_diagnoses", "max_tokens", "max_chars", "use_reference"),
               "pyes": ("use_reference",), "listwise": ("max_k", "max_tokens"),
               "pairwise-generate": ("max_tokens",), "pairwise": ()}
