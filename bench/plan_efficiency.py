@@ -1,6 +1,6 @@
 """How many judge calls each plan needs to reach the ranking that full round-robin gives.
 
-Run by hand from the repository root (a few minutes on 2 cores):
+Run by hand from the repository root (about 7 minutes on 2 cores with the defaults):
 
     PYTHONPATH=src python bench/plan_efficiency.py [--seeds 10]
 
@@ -13,13 +13,17 @@ Bradley–Terry ranking from full round-robin with that seed's judge; each plan 
 Spearman/Kendall against it, top-1 (same best system) and top-3 (share of the reference's
 top 3 found), at budgets on a geometric grid. Round-robin and tournament under a budget use
 prompts in seeded random order; adaptive runs once and is scored on prefixes of what it
-handed out (a budgeted run hands out exactly that prefix).
+handed out (a budgeted run hands out exactly that prefix). Round-robin and adaptive are
+rated by plain Bradley–Terry; tournament by ``completed_bradley_terry`` (the bracket's
+winners-meet-winners selection biases plain Bradley–Terry; its rows are shown as
+``tournament-bt``).
 
 Prints a table, then as its last line one JSON object: per data set and plan, the mean
 judge calls (2 per comparison) from which Spearman stays >= 0.95 on the grid; null unless
 every seed gets there (adaptive is run up to 30% of round-robin's comparisons). On a few
-seeds it also runs ``adaptive --until separated`` without a budget and reports when it
-stopped and whether its order is exactly full round-robin's.
+seeds it also runs ``adaptive --until separated`` without a budget, with each of
+``TOLERANCES`` (rating points), and reports when it stopped, whether its order is exactly
+full round-robin's, and whether every pair further apart than the tolerance is in that order.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
 TARGET = 0.95
 NOISE, BIAS = 1.0, 0.5
 ADAPTIVE_CAP = 0.30
+TOLERANCES = (0.0, 10.0)  # --until separated --tolerance, rating points
+POINTS = 400 / np.log(10)  # rating points per natural log-odds unit
 SHOWN = (0.02, 0.05, 0.10, 0.125, 0.15, 0.25, 1.0)  # budgets in the table, as shares of round-robin
 METRICS = ("spearman", "kendall", "top1", "top3")
 
@@ -92,14 +98,19 @@ def one_seed(quality, systems, prompts, seed: int, until: bool, judge_kw: dict):
     ad = AdaptivePlan(judge.answered, budget=cap, seed=seed)
     r, issued = run_plan(ad, judge)
     scores["adaptive"] = prefix_scores(issued, r, judge.systems, ref, [b for b in budgets if b <= cap])
-    separated = None
+    separated = {}
     if until:
-        sep = AdaptivePlan(judge.answered, until="separated", seed=seed)
-        r, _ = run_plan(sep, judge)
-        est = fit_strengths(r, judge.systems)
-        separated = (sep.comparisons_issued / total, agreement(est, ref)["spearman"],
-                     sep.stop_reason.startswith("rank order settled"),
-                     bool(np.array_equal(np.argsort(-est), np.argsort(-ref))))
+        gap = np.abs(ref[:, None] - ref[None, :]) * POINTS
+        for tol in TOLERANCES:
+            sep = AdaptivePlan(judge.answered, until="separated", seed=seed, tolerance=tol)
+            r, _ = run_plan(sep, judge)
+            est = fit_strengths(r, judge.systems)
+            far = gap > tol
+            outside = bool(np.all(np.sign(ref[:, None] - ref[None, :])[far] == np.sign(est[:, None] - est[None, :])[far]))
+            separated[tol] = (sep.comparisons_issued / total, agreement(est, ref)["spearman"],
+                              sep.stop_reason.startswith("rank order settled"),
+                              bool(np.array_equal(np.argsort(-est), np.argsort(-ref))), outside,
+                              float(np.sort(gap[np.triu_indices(n, 1)])[0]))
     return total, scores, separated
 
 
@@ -112,7 +123,7 @@ def nearest(scores: dict[int, dict], b: int) -> int | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--until-seeds", type=int, default=2, help="seeds that also run --until separated")
+    ap.add_argument("--until-seeds", type=int, default=4, help="seeds that also run --until separated")
     ap.add_argument("--noise", type=float, default=NOISE, help="judge noise (log-odds sd)")
     ap.add_argument("--bias", type=float, default=BIAS, help="position bias (log-odds)")
     ap.add_argument("--hard", action="store_true", help="0/1 verdicts instead of probabilities")
@@ -153,13 +164,27 @@ def main() -> None:
             desc = f"{np.mean(got):.0f} ± {np.std(got):.0f} ({100 * np.mean(got) / (2 * total):.1f}% RR)" if got else "never"
             parts.append(f"{plan} {desc} [{len(got)}/{len(hits)} seeds]")
         print("; ".join(parts))
-        sep = np.array([s for _, _, s in runs if s is not None], dtype=float)
-        if len(sep):
+        common = sorted(set.intersection(*(set(sc["adaptive"]) & set(sc["tournament"]) for _, sc, _ in runs)))
+        diff = np.array([[sc["adaptive"][b]["spearman"] - sc["tournament"][b]["spearman"] for _, sc, _ in runs]
+                         for b in common])
+        margin, se = diff.mean(axis=1), diff.std(axis=1, ddof=1) / np.sqrt(diff.shape[1])
+        worst = int(np.argmin(margin))
+        print(f"adaptive - tournament mean Spearman (paired by seed) on {len(common)} common budgets "
+              f"({100 * common[0] / total:.1f}%-{100 * common[-1] / total:.1f}% RR): > 0 at "
+              f"{int((margin > 0).sum())}, < 0 by more than 2 standard errors at {int((margin < -2 * se).sum())}; "
+              f"smallest {margin[worst]:+.4f} ± {se[worst]:.4f} at {100 * common[worst] / total:.1f}% RR, "
+              f"largest {margin.max():+.4f}")
+        for tol in TOLERANCES:
+            sep = np.array([s[tol] for _, _, s in runs if s], dtype=float)
+            if not len(sep):
+                continue
             settled = sep[:, 2] > 0
-            print(f"adaptive --until separated (no budget): settled in {int(settled.sum())}/{len(sep)} seeds, "
-                  f"{int(sep[settled, 3].sum())} of them in exactly full round-robin's order, after "
-                  f"{100 * sep[:, 0].mean():.1f}% ± {100 * sep[:, 0].std():.1f}% of round-robin's calls; "
-                  f"Spearman {sep[:, 1].mean():.3f} ± {sep[:, 1].std():.3f}")
+            print(f"adaptive --until separated --tolerance {tol:g} (no budget): settled in {int(settled.sum())}/"
+                  f"{len(sep)} seeds after {100 * sep[:, 0].mean():.1f}% ± {100 * sep[:, 0].std():.1f}% "
+                  f"(min {100 * sep[:, 0].min():.1f}%) of round-robin's calls; exactly round-robin's order in "
+                  f"{int(sep[settled, 3].sum())}, every pair more than {tol:g} points apart in its order in "
+                  f"{int(sep[settled, 4].sum())}; Spearman {sep[:, 1].mean():.3f} ± {sep[:, 1].std():.3f}; "
+                  f"closest pair in round-robin {sep[:, 5].mean():.1f} points apart")
     print(f"\n({time.time() - t0:.0f} s)")
     print(json.dumps(final))
 
