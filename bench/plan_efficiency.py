@@ -106,7 +106,8 @@ def one_seed(quality, systems, prompts, seed: int, until: bool, judge_kw: dict):
             r, _ = run_plan(sep, judge)
             est = fit_strengths(r, judge.systems)
             far = gap > tol
-            outside = bool(np.all(np.sign(ref[:, None] - ref[None, :])[far] == np.sign(est[:, None] - est[None, :])[far]))
+            sign = np.sign(ref[:, None] - ref[None, :]) == np.sign(est[:, None] - est[None, :])
+            outside = bool(np.all(sign[far]))
             separated[tol] = (sep.comparisons_issued / total, agreement(est, ref)["spearman"],
                               sep.stop_reason.startswith("rank order settled"),
                               bool(np.array_equal(np.argsort(-est), np.argsort(-ref))), outside,
