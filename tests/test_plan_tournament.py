@@ -135,3 +135,39 @@ def test_completed_rating_of_a_full_round_robin_is_plain_bradley_terry():
     o = np.array([y[c] for c in cs])
     np.testing.assert_allclose(completed_bradley_terry(p, a, b, o, len(judge.systems)),
                                bradley_terry(a, b, o, len(judge.systems)), atol=1e-6)
+
+
+def test_rank_pipeline_rates_a_tournament_by_completion():
+    import numpy as np
+
+    from referee._pipeline import rate_outcomes
+    from referee.plan import round_robin
+    from referee.rate import rate_completed
+    from referee.simulate import fit_strengths, run_plan
+    from referee.store import PairOutcome
+
+    judge = _bracket_panel(1)
+    ref = fit_strengths(judge.judge(round_robin(judge.answered)), judge.systems)
+    results, _ = run_plan(TournamentPlan(judge.answered, seed=1), judge)
+    outcomes = [PairOutcome(judge_id="sim", prompt_id=c.prompt_id, system_a=c.system_a, system_b=c.system_b, p_a=p)
+                for c, p in results.items()]
+    table, unrated = rate_outcomes(judge.systems, outcomes, n_boot=40, seed=0, level=0.95, plan="tournament")
+    plain, _ = rate_outcomes(judge.systems, outcomes, n_boot=40, seed=0, level=0.95)
+    assert not unrated and table.n_boot == 40 and any("completed_bradley_terry" in n for n in table.notes)
+    v = judge.systems.index(str(len(judge.systems) // 2))  # the volatile system
+    centred = [(t.rating - t.rating.mean()) / (400 / np.log(10)) - (ref - ref.mean()) for t in (table, plain)]
+    assert abs(centred[0][v]) < 0.5 * abs(centred[1][v])
+    assert np.all(table.lower <= table.rating) and np.all(table.rating <= table.upper)
+    assert np.all(table.upper - table.lower > 0)
+    # same seed, same intervals
+    again = [rate_completed(*_arrays(judge, results), n_boot=5, seed=s) for s in (0, 0, 1)]
+    np.testing.assert_array_equal(again[0].upper, again[1].upper)
+    assert not np.array_equal(again[0].upper, again[2].upper)
+
+
+def _arrays(judge, results):
+    import numpy as np
+
+    cs = list(results)
+    p, a, b = judge.indices(cs)
+    return judge.systems, p, a, b, np.array([results[c] for c in cs])

@@ -20,7 +20,7 @@ from .errors import InputError, RatingError
 from .judge import JudgeProgress, PairwiseLogprobJudge, judge_comparisons, make_judge
 from .load import CandidateSet, load_candidates
 from .plan import Comparison, make_planner
-from .rate import RatingTable, rate_pairwise
+from .rate import RatingTable, rate_completed, rate_pairwise
 from .report import write_html_report, write_leaderboard
 from .store import PairOutcome, Verdict, VerdictStore
 
@@ -126,12 +126,14 @@ def run_stats(verdicts: Sequence[Verdict], outcomes: Sequence[PairOutcome]) -> R
 
 
 def rate_outcomes(systems: list[str], outcomes: Sequence[PairOutcome], *, n_boot: int, seed: int,
-                  level: float) -> tuple[RatingTable, list[str]]:
+                  level: float, plan: str = "round-robin") -> tuple[RatingTable, list[str]]:
     """Bradley–Terry ratings with prompt-clustered bootstrap intervals from combined outcomes.
 
     Verdicts on one prompt are correlated (the same texts recur), so the bootstrap resamples
     whole prompts. Systems left without a single usable verdict cannot be rated; they are
-    returned apart, not given a made-up rating.
+    returned apart, not given a made-up rating. A tournament's matches are rated by
+    :func:`referee.rate.rate_completed`: in a bracket, winners meet on the prompts they won,
+    which biases plain Bradley–Terry.
 
     Returns:
         ``(table, unrated_systems)``.
@@ -147,6 +149,9 @@ def rate_outcomes(systems: list[str], outcomes: Sequence[PairOutcome], *, n_boot
     p = np.fromiter((o.p_a for o in outcomes), dtype=np.float64, count=len(outcomes))
     cluster = np.fromiter((prompt_index.setdefault(o.prompt_id, len(prompt_index)) for o in outcomes),
                           dtype=np.int64, count=len(outcomes))
+    if plan == "tournament" and len(prompt_index) > 1:
+        return rate_completed(rated, cluster, a, b, p, n_boot=n_boot, seed=seed, level=level), \
+            [s for s in systems if s not in seen]
     table = rate_pairwise(rated, a, b, p, method="bt", ci="bootstrap", n_boot=n_boot, seed=seed, level=level,
                           cluster=cluster if len(prompt_index) > 1 else None)
     return table, [s for s in systems if s not in seen]
@@ -263,7 +268,8 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
             outcomes = _ensemble(store.path, judges, per_judge, provenance, groups)
         stats = run_stats(verdicts, outcomes)
         table, unrated = rate_outcomes(cset.systems, outcomes, n_boot=options.n_boot, seed=options.seed,
-                                       level=options.level)
+                                       level=options.level,
+                                       plan=options.plan if len(pairwise) == len(judges) else "round-robin")
         rows = leaderboard_rows(table, stats)
         provenance.update({
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
