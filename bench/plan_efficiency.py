@@ -1,6 +1,6 @@
 """How many judge calls each plan needs to reach the ranking that full round-robin gives.
 
-Run by hand from the repository root (about 7 minutes on 2 cores with the defaults):
+Run by hand from the repository root (about 4 minutes on 2 cores with the defaults):
 
     PYTHONPATH=src python bench/plan_efficiency.py [--seeds 10]
 
