@@ -174,17 +174,22 @@ class OpenAIBackend:
         root = self.base_url
         return root[: -len("/v1")] if root.endswith("/v1") else root
 
-    async def _atokenize(self, route: str, text: str) -> int | None:
-        assert self._client is not None
+    async def _atokenize(self, route: str, text: str, *, probe: bool = False) -> int | None:
+        """Token count from the server's tokenizer ``route`` (at the server root, not under ``/v1``).
+
+        A probe asks once and takes any failure as "no tokenizer here"; afterwards counts are
+        asked like any request (retries, backoff, one error type)."""
         body = {"model": self.model, "input": text} if route.startswith("/extras") else \
             {"model": self.model, "prompt": text, "content": text, "add_special_tokens": False}
-        r = await self._client.post(self._server_root() + route, content=orjson.dumps(body))
-        if r.status_code != 200:
-            return None
-        try:
-            data = orjson.loads(r.content)
-        except ValueError:
-            return None
+        if probe:
+            assert self._client is not None
+            r = await self._client.post(self._server_root() + route, content=orjson.dumps(body))
+            try:
+                data = orjson.loads(r.content) if r.status_code == 200 else None
+            except ValueError:
+                data = None
+        else:
+            data = await self.apost(route, body, root=True)
         tokens = data.get("tokens") if isinstance(data, dict) else None
         return len(tokens) if isinstance(tokens, list) else None
 
@@ -193,7 +198,7 @@ class OpenAIBackend:
             raise RuntimeError("the tokenizer probe blocks on the backend's loop: call it from another thread")
         for route in ("/extras/tokenize", "/tokenize"):
             try:
-                n = self._run(self._atokenize(route, "referee"))
+                n = self._run(self._atokenize(route, "referee", probe=True))
             except httpx.HTTPError as e:
                 raise ServerUnreachableError(f"server {clean_url(self.base_url)} is unreachable: {_short(e)}. "
                                              "Is it running, and is the URL right?") from None
@@ -209,10 +214,7 @@ class OpenAIBackend:
         if n is None:
             if threading.current_thread() is self._thread:
                 raise RuntimeError("count_tokens blocks on the backend's loop: use off_loop()")
-            try:
-                n = self._run(self._atokenize(self._tok_route or "", text))
-            except httpx.HTTPError as e:
-                raise ServerUnreachableError(f"cannot count tokens at {clean_url(self._server_root())}: {_short(e)}") from None
+            n = self._run(self._atokenize(self._tok_route or "", text))
             if n is None:
                 raise ServerResponseError(f"{clean_url(self._server_root() + (self._tok_route or ''))} stopped "
                                           "answering token counts")
@@ -318,18 +320,19 @@ class OpenAIBackend:
         return base * (0.5 + random.random() / 2)
 
     async def apost(self, path: str, body: dict[str, Any], *,
-                    retry_status: frozenset[int] = RETRY_STATUS) -> dict[str, Any]:
-        """POST ``body`` to ``base_url + path`` with the concurrency limit and retries; the JSON reply.
+                    retry_status: frozenset[int] = RETRY_STATUS, root: bool = False) -> dict[str, Any]:
+        """POST ``body`` to ``base_url + path`` (the server root + ``path`` with ``root``) with the
+        concurrency limit and retries; the JSON reply.
 
         Must run on the backend's loop (use :meth:`post` or :meth:`map` from other threads).
         """
         assert self._client is not None and self._sem is not None
-        url = self.base_url + path
+        url = (self._server_root() if root else self.base_url) + path
         # Parsed once per path and bodies encoded by orjson: at one request in flight against a fast
         # server, URL parsing and stdlib JSON were most of the client's own cost (bench/server_overhead.py).
-        target = self._urls.get(path)
+        target = self._urls.get(url)
         if target is None:
-            target = self._urls[path] = httpx.URL(url)
+            target = self._urls[url] = httpx.URL(url)
         content = orjson.dumps(body)
         last = ""
         unreachable = False
