@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ..backends import ChoiceBackend
 from ..errors import BackendError
 
@@ -141,7 +143,7 @@ def logprob_answer(res: Any, a: str, b: str, min_mass: float, cut: list[bool]) -
     pa, pb = res.probs[a], res.probs[b]
     mass = pa + pb
     detail = {"p_letters": {a: pa, b: pb}, "mass": mass, "truncated": cut, "evaluated_tokens": res.evaluated_tokens}
-    raw = json.dumps({"top_next_tokens": res.top}, ensure_ascii=False)
+    raw = orjson.dumps({"top_next_tokens": res.top}).decode()
     if not mass >= min_mass:  # also catches NaN
         return Answer(status="unparseable", detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
                       latency_s=res.latency_s, error=f"letter probability mass {mass:.3f} below {min_mass}")
