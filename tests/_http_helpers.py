@@ -131,8 +131,10 @@ class FaultProxy(_ThreadServer):
     when empty, requests pass. ``seen`` records (path, headers, body) of every request.
     """
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, forward_root: bool = False) -> None:
         self.upstream = upstream.rstrip("/")
+        # paths outside /v1 (a server's /extras/tokenize) go to the upstream's root when asked to
+        self.forward_root = forward_root
         self.faults: deque = deque()
         self.seen: list[tuple[str, dict[str, str], dict]] = []
         super().__init__()
@@ -168,8 +170,11 @@ class FaultProxy(_ThreadServer):
                     if isinstance(fault, tuple) and fault[0] == "slow":
                         await asyncio.sleep(fault[1])
                     sub = path[len("/v1"):] if path.startswith("/v1") else path
+                    target = self.upstream + sub
+                    if self.forward_root and not path.startswith("/v1"):
+                        target = self.upstream.removesuffix("/v1") + path
                     fwd = {k: v for k, v in headers.items() if k in ("content-type", "authorization")}
-                    r = await client.request(method, self.upstream + sub, content=body, headers=fwd)
+                    r = await client.request(method, target, content=body, headers=fwd)
                     writer.write(_response(r.status_code, r.content))
                     await writer.drain()
             finally:

@@ -284,3 +284,24 @@ def test_a_server_without_a_tokenizer_gets_estimates(canned):
     assert not backend.remote_tokenizer  # the canned server answers chat completions only
     assert backend.count_tokens("abcdef") == 2 and backend.count_tokens("你好") == 2
     assert backend.describe()["tokens"] == "estimate:3"
+
+
+def test_a_tokenizer_failure_mid_run_is_an_error_verdict_asked_again_on_resume(server, tmp_path):
+    from referee.judge import YesProbabilityJudge
+
+    proxy = FaultProxy(server.url, forward_root=True)
+    try:
+        backend = OpenAIBackend("smol", proxy.url, max_retries=0, concurrency=1, n_ctx=2048)
+        judge = YesProbabilityJudge(backend, min_mass=0.0)  # probes the tokenizer through the proxy
+        assert backend.remote_tokenizer
+        rows = [r for r in map(json.loads, EXAMPLE.read_text().splitlines()) if r["prompt_id"] == "q01"]
+        opts = RankOptions(candidates=[write_jsonl(tmp_path / "c.jsonl", rows)], output=tmp_path / "run",
+                           mode="pyes", n_boot=20, report=False)
+        proxy.faults.append("500")  # the first token count of the run fails
+        first = rank(opts, judge=judge)
+        assert first.provenance["verdicts"]["error"] == 1 and first.provenance["verdicts"]["ok"] == 2
+        assert any(p.endswith("/extras/tokenize") for p, _, _ in proxy.seen)
+        again = rank(opts, judge=judge)
+        assert again.progress.asked == 1 and again.provenance["verdicts"]["ok"] == 3
+    finally:
+        proxy.stop()

@@ -11,7 +11,7 @@ from ..errors import BackendError
 from ..load import CandidateSet
 from ..plan import Comparison
 from ..store import Verdict, VerdictStore, question_key, verdict_id
-from ._pairwise import PairwiseLogprobJudge
+from ._pairwise import Answer, PairwiseLogprobJudge
 
 
 @dataclass
@@ -128,7 +128,12 @@ def ask_via_store(store: VerdictStore, judge: Any, mode: str, prompt_id: str, pr
         progress.cache_hits += 1
     else:
         t0 = time.perf_counter()
-        ans = ask()
+        try:
+            ans = ask()
+        except BackendError as e:
+            # A failure before the judge's own request (a server tokenizer that stopped answering
+            # while the texts were fitted) is an error verdict like any other: asked again on resume.
+            ans = Answer(status="error", error=str(e))
         progress.judge_seconds += time.perf_counter() - t0
         progress.asked += 1
         verdict = Verdict(verdict_id=vid, question=q, judge_id=judge.judge_id, mode=mode, prompt_id=prompt_id,
