@@ -8,6 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# The README's test command (and so CI) runs the same generated examples every time, so a red run
+# replays exactly; HYPOTHESIS_PROFILE=explore searches new ones (and keeps what it finds in
+# .hypothesis/, which later runs try first).
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"

@@ -10,7 +10,7 @@ import json
 import math
 import re
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from referee.backends._openai import Generation, ServerResponseError, _generation, read_choice_probs
 from referee.backends._replay import _record
@@ -36,6 +36,7 @@ verdicty = st.lists(st.sampled_from(["[[A]]", "[[B]]", "[[TIE]]", "[[a]]", "[[C]
 
 @FUZZ
 @given(st.one_of(noise, verdicty, st.tuples(noise, verdicty, noise).map("".join)))
+@example("RESPONSEA")  # once read as "Response A"
 def test_pairwise_verdict_parser(text):
     got = parse_pairwise_verdict(text)
     assert got in (None, "first", "second", "tie")

@@ -19,7 +19,8 @@ from ._common import ScoredAnswer, fit_texts, judge_id_for
 from ._pairwise import DEFAULT_TEMPLATE, PairwiseTemplate
 
 _TAG = re.compile(r"\[\[\s*([A-Za-z]+)\s*\]\]")
-_BARE = re.compile(r"^\s*(?:(?:the\s+)?(?:better\s+)?(?:response|answer|verdict)\s*(?:is)?\s*:?\s*)?"
+# Words must end where they end: "ResponseA" is no bare "A".
+_BARE = re.compile(r"^\s*(?:(?:the\s+)?(?:better\s+)?(?:response|answer|verdict)\b\s*(?:is\b)?\s*:?\s*)?"
                    r"\**\s*([A-Za-z]+)\s*\**\s*\.?\s*$", re.IGNORECASE)
 TIE_WORDS = ("TIE", "C")
 
