@@ -24,6 +24,12 @@ from conftest import EXAMPLE, referee_cmd, write_jsonl
 SECRET = "sk-referee-test-5ecr3t-0123456789"
 
 
+def example_subset(tmp_path, prompt_ids):
+    """The example candidates of these prompts, as a JSONL file."""
+    rows = [r for r in map(json.loads, EXAMPLE.read_text().splitlines()) if r["prompt_id"] in prompt_ids]
+    return write_jsonl(tmp_path / "c.jsonl", rows)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     pytest.importorskip("llama_cpp.server")
@@ -204,8 +210,7 @@ def test_rank_with_the_generate_then_parse_judge_on_a_server_without_logprobs(tm
                                     "message": {"role": "assistant", "content": "Both fine, but [[A]]"}}]}
     srv = CannedServer(reply=reply)
     try:
-        rows = [r for r in map(json.loads, EXAMPLE.read_text().splitlines()) if r["prompt_id"] in ("q01", "q05")]
-        data = write_jsonl(tmp_path / "c.jsonl", rows)
+        data = example_subset(tmp_path, ("q01", "q05"))
         res = rank(RankOptions(candidates=[data], output=tmp_path / "run", judge=f"openai:m@{srv.url}", n_boot=50,
                                report=False))
     finally:
@@ -219,8 +224,7 @@ def test_rank_with_the_generate_then_parse_judge_on_a_server_without_logprobs(tm
 def test_rank_sends_http_verdicts_concurrently(tmp_path):
     slow = CannedServer(delay=0.2)
     try:
-        rows = [r for r in map(json.loads, EXAMPLE.read_text().splitlines()) if r["prompt_id"] in ("q01", "q05")]
-        data = write_jsonl(tmp_path / "c.jsonl", rows)
+        data = example_subset(tmp_path, ("q01", "q05"))
         res = rank(RankOptions(candidates=[data], output=tmp_path / "run", judge=f"openai:m@{slow.url}", n_boot=50,
                                report=False))
     finally:
@@ -237,8 +241,7 @@ def test_pointwise_rank_scores_concurrently_over_http(tmp_path):
                                           "message": {"role": "assistant", "content": '{"diagnoses": [], "score": 7}'}}]}
     slow = CannedServer(reply=reply, delay=0.2)
     try:
-        rows = [r for r in map(json.loads, EXAMPLE.read_text().splitlines()) if r["prompt_id"] in ("q01", "q05")]
-        data = write_jsonl(tmp_path / "c.jsonl", rows)
+        data = example_subset(tmp_path, ("q01", "q05"))
         res = rank(RankOptions(candidates=[data], output=tmp_path / "run", judge=f"openai:m@{slow.url}",
                                mode="pointwise", n_boot=50, report=False))
     finally:
@@ -294,8 +297,7 @@ def test_a_tokenizer_failure_mid_run_is_an_error_verdict_asked_again_on_resume(s
         backend = OpenAIBackend("smol", proxy.url, max_retries=0, concurrency=1, n_ctx=2048)
         judge = YesProbabilityJudge(backend, min_mass=0.0)  # probes the tokenizer through the proxy
         assert backend.remote_tokenizer
-        rows = [r for r in map(json.loads, EXAMPLE.read_text().splitlines()) if r["prompt_id"] == "q01"]
-        opts = RankOptions(candidates=[write_jsonl(tmp_path / "c.jsonl", rows)], output=tmp_path / "run",
+        opts = RankOptions(candidates=[example_subset(tmp_path, ("q01",))], output=tmp_path / "run",
                            mode="pyes", n_boot=20, report=False)
         proxy.faults.append("500")  # the first token count of the run fails
         first = rank(opts, judge=judge)

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ._pairwise import TRUNCATION_MARKER, Answer
 
 
@@ -16,6 +18,21 @@ class ScoredAnswer(Answer):
 
     score: float | None = None
     completion_tokens: int = 0
+
+
+def yes_answer(res: Any, yes: str, no: str, min_mass: float, cut: list[bool]) -> ScoredAnswer:
+    """A pointwise verdict from choice probabilities: score = P(yes) / (P(yes) + P(no)), or
+    ``unparseable`` when the two carry less than ``min_mass`` of the probability."""
+    y, n = res.probs[yes], res.probs[no]
+    mass = y + n
+    detail = {"p_yes": y, "p_no": n, "mass": mass, "truncated": cut, "score_kind": "probability",
+              "evaluated_tokens": res.evaluated_tokens}
+    raw = orjson.dumps({"top_next_tokens": res.top}).decode()
+    if not mass >= min_mass:  # also catches NaN
+        return ScoredAnswer(status="unparseable", detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
+                            latency_s=res.latency_s, error=f"{yes}/{no} probability mass {mass:.3f} below {min_mass}")
+    return ScoredAnswer(status="ok", score=y / mass, detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
+                        latency_s=res.latency_s)
 
 
 def judge_id_for(prefix: str, spec: dict[str, Any]) -> str:

@@ -36,8 +36,9 @@ from jinja2 import meta
 
 from ..backends._llamagen import as_generator
 from ..errors import BackendError, InputError
-from ._common import ScoredAnswer, fit_texts, judge_id_for, text_sha256
+from ._common import ScoredAnswer, fit_texts, judge_id_for, text_sha256, yes_answer
 from ._generate import parse_pairwise_verdict
+from ._pairwise import logprob_answer
 
 _HEADER = re.compile(r"^\s*\{#-?\s*referee\s*(\{.*?\})\s*-?#\}", re.DOTALL)
 MODE_VARIABLES = {"pairwise": ("question", "first", "second"), "pointwise": ("question", "response", "reference")}
@@ -165,15 +166,7 @@ class CustomJudge:
             err, res = self._probs(msgs)
             if err is not None:
                 return err
-            pa, pb = (res.probs[c] for c in self.choices)
-            mass = pa + pb
-            detail = {"p_letters": dict(zip(self.choices, (pa, pb))), "mass": mass, "truncated": cut}
-            raw = json.dumps({"top_next_tokens": res.top}, ensure_ascii=False)
-            if not mass >= self.min_mass:
-                return ScoredAnswer(status="unparseable", detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
-                                    latency_s=res.latency_s, error=f"choice probability mass {mass:.3f} below {self.min_mass}")
-            return ScoredAnswer(status="ok", p_first=pa / mass, detail=detail, raw=raw,
-                                prompt_tokens=res.prompt_tokens, latency_s=res.latency_s)
+            return logprob_answer(res, *self.choices, self.min_mass, cut)
         try:
             g = self.backend.generate(msgs, max_tokens=self.max_tokens)
         except BackendError as e:
@@ -196,15 +189,7 @@ class CustomJudge:
             err, res = self._probs(msgs)
             if err is not None:
                 return err
-            y, n = (res.probs[c] for c in self.choices)
-            mass = y + n
-            detail = {"p_yes": y, "p_no": n, "mass": mass, "truncated": cut, "score_kind": "probability"}
-            raw = json.dumps({"top_next_tokens": res.top}, ensure_ascii=False)
-            if not mass >= self.min_mass:
-                return ScoredAnswer(status="unparseable", detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
-                                    latency_s=res.latency_s, error=f"choice probability mass {mass:.3f} below {self.min_mass}")
-            return ScoredAnswer(status="ok", score=y / mass, detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
-                                latency_s=res.latency_s)
+            return yes_answer(res, *self.choices, self.min_mass, cut)
         try:
             g = self.backend.generate(msgs, max_tokens=self.max_tokens)
         except BackendError as e:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationEr
 
 from ..backends._llamagen import as_generator
 from ..errors import BackendError
-from ._common import ScoredAnswer, fit_texts, judge_id_for, text_sha256
+from ._common import ScoredAnswer, fit_texts, judge_id_for, text_sha256, yes_answer
 
 DEFAULT_TAXONOMY = ("factual error", "incorrect answer", "incomplete", "irrelevant", "instruction not followed",
                     "reasoning error", "unclear", "unsafe", "other")
@@ -246,13 +246,4 @@ class YesProbabilityJudge:
                                             self.prefill, self.choices)
         except BackendError as e:
             return ScoredAnswer(status="error", error=str(e), detail={"truncated": cut[:2]})
-        y, n = (res.probs[c] for c in self.choices)
-        mass = y + n
-        detail = {"p_yes": y, "p_no": n, "mass": mass, "truncated": cut[:2], "score_kind": "probability",
-                  "evaluated_tokens": res.evaluated_tokens}
-        raw = json.dumps({"top_next_tokens": res.top}, ensure_ascii=False)
-        if not mass >= self.min_mass:
-            return ScoredAnswer(status="unparseable", detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
-                                latency_s=res.latency_s, error=f"Yes/No probability mass {mass:.3f} below {self.min_mass}")
-        return ScoredAnswer(status="ok", score=y / mass, detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
-                            latency_s=res.latency_s)
+        return yes_answer(res, *self.choices, self.min_mass, cut[:2])
