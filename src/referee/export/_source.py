@@ -129,8 +129,17 @@ def load_preferences(path: str | Path, *, judges: list[str] | None = None, candi
             notes.extend(e.notes)
     if candidates is not None:
         cp, co = _texts_from_candidates(candidates)
-        prompts.update(cp)
-        outputs.update(co)
+        if prompts or outputs:
+            # A store holds the texts its verdicts judged; other texts under the same ids would be
+            # exported as chosen/rejected answers no judge ever saw.
+            differ = sum(prompts[k] != t for k, t in cp.items() if k in prompts) + \
+                sum(outputs[k] != t for k, t in co.items() if k in outputs)
+            if differ:
+                raise InputError(f"{differ} text(s) differ from the texts the stored verdicts judged; export from "
+                                 "the run folder alone, or rank the new texts first", path=candidates,
+                                 field="candidates")
+        prompts = {**cp, **prompts}
+        outputs = {**co, **outputs}
     if not records:
         raise InputError("holds no pairwise verdicts to export", path=path)
     if need_texts and not prompts and not is_store(path):

@@ -20,6 +20,11 @@ def _digest(parts: list[str]) -> str:
     return h.hexdigest()
 
 
+def text_hash(text: str) -> str:
+    """sha256 of a text: how a verdict names the prompt and candidate texts it judged."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def question_key(judge_id: str, mode: str, prompt_text: str, outputs: list[str]) -> str:
     """Content address of a question put to a judge.
 
@@ -45,6 +50,10 @@ class Verdict(BaseModel):
     ``systems`` lists the systems in the order the judge saw them. For a pairwise verdict,
     ``p_first`` is P(the first shown is better), present only when ``status == "ok"``.
     ``detail`` holds mode-specific facts (letter probabilities, probability mass, truncation).
+    ``texts`` binds the verdict to what it judged: :func:`text_hash` of the prompt text, then of
+    each candidate text in ``systems`` order. Left ``None``, :meth:`VerdictStore.put` fills it from
+    the store's candidates; an empty list marks a verdict upgraded from a schema-1 store whose
+    texts had been replaced before the upgrade (it is never read as current).
     """
 
     verdict_id: str
@@ -64,9 +73,32 @@ class Verdict(BaseModel):
     latency_s: float = 0.0
     cost: float = 0.0
     created_at: str = ""
+    texts: list[str] | None = None
 
     def detail_json(self) -> str:
         return json.dumps(self.detail, sort_keys=True, ensure_ascii=False)
+
+
+class TextChanges(BaseModel):
+    """What :meth:`VerdictStore.put_candidates` replaced: texts that differ from the stored ones.
+
+    ``stale_verdicts`` counts the stored verdicts that were about the replaced texts; readers
+    skip them from then on (they stay in the store, and count again if the texts come back).
+    """
+
+    prompts: int = 0
+    candidates: int = 0
+    stale_verdicts: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.prompts or self.candidates)
+
+    def notice(self) -> str:
+        """One line for the screen and ``run.json``."""
+        what = [f"{self.candidates} candidate text(s)"] + ([f"{self.prompts} prompt text(s)"] if self.prompts else [])
+        return (f"{' and '.join(what)} changed since the texts last stored in this run folder; "
+                f"{self.stale_verdicts} earlier verdict(s) about the old texts are kept in the store "
+                "but not used")
 
 
 class PairOutcome(BaseModel):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
-from ._records import PairOutcome, Verdict
+from ._records import PairOutcome, TextChanges, Verdict, question_key, text_hash
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+ENSEMBLE_PREFIX = "ens-"  # referee.combine's; the store cannot import it (combine reads the store)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -40,7 +43,8 @@ CREATE TABLE IF NOT EXISTS verdicts (
     completion_tokens INTEGER NOT NULL,
     latency_s REAL NOT NULL,
     cost REAL NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    texts TEXT
 );
 CREATE INDEX IF NOT EXISTS verdicts_by_question ON verdicts (question);
 CREATE INDEX IF NOT EXISTS verdicts_by_judge ON verdicts (judge_id, mode, prompt_id);
@@ -67,49 +71,188 @@ CREATE TABLE IF NOT EXISTS runs (
 
 _COLUMNS = ("verdict_id", "question", "judge_id", "mode", "prompt_id", "systems", "system_first", "system_second",
             "status", "p_first", "score", "detail", "raw", "error", "prompt_tokens", "completion_tokens",
-            "latency_s", "cost", "created_at")
+            "latency_s", "cost", "created_at", "texts")
+_INSERT = (f"INSERT INTO verdicts ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+           f"ON CONFLICT (verdict_id) DO UPDATE SET "
+           + ", ".join(f"{c}=excluded.{c}" for c in _COLUMNS if c != "verdict_id"))
+# An error is no answer, so only an error row may be overwritten: a second process (or a retry)
+# that failed where another succeeded must not erase the answer that was paid for.
+_INSERT_OVER_ERRORS = _INSERT + " WHERE verdicts.status = 'error'"
+
+# Failures of the caller, not of the store: they keep their traceback.
+_BUGS = (sqlite3.ProgrammingError, sqlite3.IntegrityError, sqlite3.InterfaceError)
+
+DEFAULT_BUSY_TIMEOUT_S = 5.0
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def _hint(message: str) -> str:
+    m = message.lower()
+    if "locked" in m or "busy" in m:
+        return "; another process holds the store's write lock: run again when it has finished"
+    if "full" in m:
+        return "; free some disk space and run the same command again (verdicts already stored are kept)"
+    if "readonly" in m or "read-only" in m:
+        return "; the file or its folder is not writable"
+    return ""
+
+
+class RunFolderLock:
+    """An exclusive ``flock`` on ``<store>.lock`` next to a store, held while a run writes to it.
+
+    The kernel drops the lock when its holder exits, even on ``kill -9``, so a crashed run never
+    leaves the folder locked; the file itself stays (removing it would let two processes lock
+    two different files of the same name). The holder's pid is written into it for the message.
+
+    Raises:
+        StoreError: another process holds the lock (the message names the folder and its pid).
+    """
+
+    def __init__(self, store_path: str | Path) -> None:
+        import fcntl
+
+        store_path = Path(store_path)
+        self.path = store_path.with_name(store_path.name + ".lock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise StoreError(f"{self.path.parent}: cannot create the run folder's lock file: {e}") from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreError(f"{self.path.parent}: another referee run (pid {holder}) is writing to this run "
+                             "folder; wait for it to finish or give another --output") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+
 class VerdictStore:
     """Every verdict of a run folder, in one SQLite file.
 
     Each :meth:`put` is its own transaction, so a killed process loses at most the verdict in
-    flight. WAL mode lets a report or ``referee rate`` read while a run writes.
+    flight. WAL mode lets a report or ``referee rate`` read while a run writes. Readers see only
+    verdicts about the store's current texts (see :meth:`verdicts`). A schema-1 store is upgraded
+    in place when opened. Every SQLite failure (locked, disk full, unreadable) is a
+    :class:`~referee.errors.StoreError`.
 
     Args:
         path: the SQLite file; created with its schema if absent.
         readonly: open without creating or writing.
+        lock: hold a :class:`RunFolderLock` until :meth:`close`, so a second run on the same
+            folder stops before it asks the judge anything.
+        busy_timeout: seconds to wait for another process's write lock on the database.
     """
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False, lock: bool = False,
+                 busy_timeout: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
         if readonly and not self.path.is_file():
             raise StoreError(f"{self.path}: no such verdict store")
+        self._lock = RunFolderLock(self.path) if lock else None
+        try:
+            self._db = self._connect(readonly, busy_timeout)
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+
+    def _connect(self, readonly: bool, timeout: float) -> sqlite3.Connection:
+        db = None
         try:
             if readonly:
-                self._db = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True)
+                db = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True, timeout=timeout)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(self.path)
-                self._db.execute("PRAGMA journal_mode=WAL")
+                db = sqlite3.connect(self.path, timeout=timeout)
+            db.row_factory = sqlite3.Row
+            version = self._schema_version(db)
+            if not readonly:
+                db.execute("PRAGMA journal_mode=WAL")
                 # NORMAL in WAL mode survives a process crash (kill -9); only a power loss can
                 # cost the last commits, and those are asked again on resume.
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.row_factory = sqlite3.Row
-            if not readonly:
-                with self._db:
-                    self._db.executescript(_SCHEMA)
-                    self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                                     (str(SCHEMA_VERSION),))
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                db.execute("PRAGMA synchronous=NORMAL")
+                if version is None:
+                    with db:
+                        db.executescript(_SCHEMA)
+                        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                    version = self._schema_version(db)
+            if version is not None and version < SCHEMA_VERSION:
+                self._upgrade(db if not readonly else None, timeout)
+                version = self._schema_version(db)
+        except _BUGS:
+            raise
+        except sqlite3.OperationalError as e:
+            if db is not None:
+                db.close()
+            raise StoreError(f"{self.path}: cannot open the verdict store: {e}{_hint(str(e))}") from e
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path}: not a referee verdict store ({e})") from None
-        if row is None or int(row[0]) != SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: verdict store schema {row and row[0]}, this referee reads {SCHEMA_VERSION}")
+            if db is not None:
+                db.close()
+            raise StoreError(f"{self.path}: not a referee verdict store ({e})") from e
+        if version != SCHEMA_VERSION:
+            db.close()
+            if version is None:
+                raise StoreError(f"{self.path}: not a referee verdict store (no schema version)")
+            raise StoreError(f"{self.path}: verdict store schema {version} was written by a newer referee; "
+                             f"this referee reads schema {SCHEMA_VERSION}: upgrade referee")
+        return db
+
+    def _schema_version(self, db: sqlite3.Connection) -> int | None:
+        """The stored schema version; ``None`` for an empty database. Raises DatabaseError for a
+        database that is not a verdict store."""
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            return None
+        if "meta" not in tables:
+            raise sqlite3.DatabaseError("no meta table")
+        row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            raise sqlite3.DatabaseError("no schema version")
+        return int(row[0])
+
+    def _upgrade(self, db: sqlite3.Connection | None, timeout: float) -> None:
+        """Schema 1 → 2 in one transaction: bind each verdict to the texts it judged, where the
+        stored texts still give its question key; a read-only open upgrades through a writable
+        connection of its own."""
+        own = db is None
+        if own:
+            try:
+                db = sqlite3.connect(self.path, timeout=timeout)
+            except sqlite3.OperationalError as e:
+                raise StoreError(f"{self.path}: this schema-1 verdict store needs a one-time upgrade to schema "
+                                 f"{SCHEMA_VERSION}, which needs write access: {e}") from e
+            db.row_factory = sqlite3.Row
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if self._schema_version(db) == 1:  # another process may have upgraded it meanwhile
+                    db.execute("ALTER TABLE verdicts ADD COLUMN texts TEXT")
+                    db.executemany("UPDATE verdicts SET texts=? WHERE verdict_id=?", _schema1_bindings(db))
+                    db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+                db.commit()
+            except BaseException:
+                db.rollback()
+                raise
+        except sqlite3.OperationalError as e:
+            if own and ("readonly" in str(e) or "read-only" in str(e)):
+                raise StoreError(f"{self.path}: this schema-1 verdict store needs a one-time upgrade to schema "
+                                 f"{SCHEMA_VERSION}, which needs write access: {e}") from e
+            raise
+        finally:
+            if own:
+                db.close()
 
     @classmethod
     def open(cls, path: str | Path) -> VerdictStore:
@@ -118,6 +261,8 @@ class VerdictStore:
 
     def close(self) -> None:
         self._db.close()
+        if self._lock is not None:
+            self._lock.release()
 
     def __enter__(self) -> VerdictStore:
         return self
@@ -125,83 +270,148 @@ class VerdictStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextmanager
+    def _sql(self, doing: str) -> Iterator[None]:
+        """SQLite failures as one :class:`StoreError` naming the file and what failed."""
+        try:
+            yield
+        except _BUGS:
+            raise
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path}: cannot {doing}: {e}{_hint(str(e))}") from e
+
     # -- judges and runs ---------------------------------------------------------------------
     def register_judge(self, judge_id: str, spec: dict[str, Any]) -> None:
-        with self._db:
+        with self._sql("register the judge"), self._db:
             self._db.execute("INSERT OR IGNORE INTO judges VALUES (?, ?, ?)",
                              (judge_id, json.dumps(spec, sort_keys=True), _now()))
 
     def judges(self) -> dict[str, dict[str, Any]]:
-        return {r["judge_id"]: json.loads(r["spec"]) for r in self._db.execute("SELECT * FROM judges")}
+        with self._sql("read the judges"):
+            return {r["judge_id"]: json.loads(r["spec"]) for r in self._db.execute("SELECT * FROM judges")}
 
     def start_run(self, provenance: dict[str, Any]) -> int:
-        with self._db:
+        with self._sql("record the run"), self._db:
             cur = self._db.execute("INSERT INTO runs (started_at, provenance) VALUES (?, ?)",
                                    (_now(), json.dumps(provenance, sort_keys=True)))
         return int(cur.lastrowid)
 
     def finish_run(self, run_id: int, provenance: dict[str, Any]) -> None:
-        with self._db:
+        with self._sql("record the run"), self._db:
             self._db.execute("UPDATE runs SET finished_at=?, provenance=? WHERE run_id=?",
                              (_now(), json.dumps(provenance, sort_keys=True), run_id))
 
     # -- what was judged ------------------------------------------------------------------------
-    def put_candidates(self, prompts: Iterable[Any], candidates: Iterable[Any]) -> None:
-        """Keep the texts a run judged (prompts and candidates), so reports and exports need no input files.
+    def put_candidates(self, prompts: Iterable[Any], candidates: Iterable[Any]) -> TextChanges:
+        """Keep the texts a run judges (prompts and candidates), so reports and exports need no input files.
 
         ``prompts`` are :class:`~referee.load.Prompt`-like (id, text, reference); ``candidates``
-        are :class:`~referee.load.Candidate`-like. A changed text replaces the old one: the
-        verdicts themselves are keyed on content, so they never mix texts.
+        are :class:`~referee.load.Candidate`-like. A changed text replaces the old one; verdicts
+        about the old text stay in the store but are no longer current, so readers never mix
+        texts. Returns what changed.
         """
-        with self._db:
+        prompts, candidates = list(prompts), list(candidates)
+        with self._sql("store the candidates"), self._db:
+            before = self._texts_now()
             self._db.executemany("INSERT OR REPLACE INTO prompts VALUES (?, ?, ?)",
                                  [(p.id, p.text, p.reference) for p in prompts])
             self._db.executemany("INSERT OR REPLACE INTO candidates VALUES (?, ?, ?, ?, ?)",
                                  [(c.prompt_id, c.system, c.output, c.content_hash,
                                    json.dumps(c.metadata, ensure_ascii=False, default=str)) for c in candidates])
+            changes = TextChanges(
+                prompts=sum(1 for p in prompts if before.prompt(p.id) not in (None, text_hash(p.text))),
+                candidates=sum(1 for c in candidates
+                               if before.candidate(c.prompt_id, c.system) not in (None, c.content_hash)))
+            if changes:
+                after = self._texts_now()
+                changes.stale_verdicts = sum(
+                    1 for pid, systems, texts in self._bindings()
+                    if before.is_current(pid, systems, texts) and not after.is_current(pid, systems, texts))
+        return changes
 
     def prompts(self) -> dict[str, dict[str, Any]]:
         """prompt id -> {"text", "reference"}."""
-        return {r["prompt_id"]: {"text": r["text"], "reference": r["reference"]}
-                for r in self._db.execute("SELECT * FROM prompts ORDER BY rowid")}
+        with self._sql("read the prompts"):
+            return {r["prompt_id"]: {"text": r["text"], "reference": r["reference"]}
+                    for r in self._db.execute("SELECT * FROM prompts ORDER BY rowid")}
 
     def candidates(self) -> dict[tuple[str, str], dict[str, Any]]:
-        """(prompt id, system) -> {"output", "sha256", "metadata"}."""
-        return {(r["prompt_id"], r["system"]): {"output": r["output"], "sha256": r["sha256"],
-                                                "metadata": json.loads(r["metadata"])}
-                for r in self._db.execute("SELECT * FROM candidates ORDER BY rowid")}
+        """(prompt id, system) -> {"output", "sha256", "metadata"}: the current texts."""
+        with self._sql("read the candidates"):
+            return {(r["prompt_id"], r["system"]): {"output": r["output"], "sha256": r["sha256"],
+                                                    "metadata": json.loads(r["metadata"])}
+                    for r in self._db.execute("SELECT * FROM candidates ORDER BY rowid")}
+
+    def _texts_now(self) -> _CurrentTexts:
+        return _CurrentTexts(self._db)
+
+    def _bindings(self) -> Iterator[tuple[str, list[str], list[str] | None]]:
+        for r in self._db.execute("SELECT prompt_id, systems, texts FROM verdicts"):
+            yield r[0], json.loads(r[1]), None if r[2] is None else json.loads(r[2])
 
     # -- verdicts ----------------------------------------------------------------------------
     def has(self, verdict_id: str) -> bool:
         """Whether this question has an answer. An ``error`` row is no answer: it is asked again."""
-        row = self._db.execute("SELECT status FROM verdicts WHERE verdict_id=?", (verdict_id,)).fetchone()
+        with self._sql("read a verdict"):
+            row = self._db.execute("SELECT status FROM verdicts WHERE verdict_id=?", (verdict_id,)).fetchone()
         return row is not None and row[0] != "error"
 
     def answer_to(self, question: str) -> Verdict | None:
         """A stored non-error verdict for this question, under any prompt id or system names."""
-        row = self._db.execute("SELECT * FROM verdicts WHERE question=? AND status != 'error' LIMIT 1",
-                               (question,)).fetchone()
+        with self._sql("read a verdict"):
+            row = self._db.execute("SELECT * FROM verdicts WHERE question=? AND status != 'error' LIMIT 1",
+                                   (question,)).fetchone()
         return None if row is None else _row_to_verdict(row)
 
     def get(self, verdict_id: str) -> Verdict | None:
-        row = self._db.execute("SELECT * FROM verdicts WHERE verdict_id=?", (verdict_id,)).fetchone()
+        with self._sql("read a verdict"):
+            row = self._db.execute("SELECT * FROM verdicts WHERE verdict_id=?", (verdict_id,)).fetchone()
         return None if row is None else _row_to_verdict(row)
 
-    def put(self, verdict: Verdict) -> None:
-        """Store one verdict in its own transaction (replacing an earlier ``error`` for it)."""
+    def put(self, verdict: Verdict, *, replace: bool = False) -> bool:
+        """Store one verdict in its own transaction; returns whether the row was written.
+
+        An existing row is overwritten only when it is an ``error`` (a retry's answer replaces
+        it), never an ``ok`` or ``unparseable`` answer, whichever process wrote it: that
+        verdict was already paid for. ``replace=True`` overwrites any row, for verdicts that
+        are recomputed rather than asked (a stored ensemble). A verdict without ``texts`` is
+        bound to the store's current texts of its prompt and systems.
+        """
         if not verdict.created_at:
             verdict = verdict.model_copy(update={"created_at": _now()})
         two = len(verdict.systems) == 2
-        values = (verdict.verdict_id, verdict.question, verdict.judge_id, verdict.mode, verdict.prompt_id,
-                  json.dumps(verdict.systems), verdict.systems[0] if two else None,
-                  verdict.systems[1] if two else None, verdict.status, verdict.p_first, verdict.score,
-                  verdict.detail_json(), verdict.raw, verdict.error, verdict.prompt_tokens,
-                  verdict.completion_tokens, verdict.latency_s, verdict.cost, verdict.created_at)
-        with self._db:
-            self._db.execute(f"INSERT OR REPLACE INTO verdicts ({', '.join(_COLUMNS)}) "
-                             f"VALUES ({', '.join('?' * len(_COLUMNS))})", values)
+        with self._sql("store the verdict"):
+            texts = verdict.texts or self._texts_now_for(verdict.prompt_id, verdict.systems)
+            values = (verdict.verdict_id, verdict.question, verdict.judge_id, verdict.mode, verdict.prompt_id,
+                      json.dumps(verdict.systems), verdict.systems[0] if two else None,
+                      verdict.systems[1] if two else None, verdict.status, verdict.p_first, verdict.score,
+                      verdict.detail_json(), verdict.raw, verdict.error, verdict.prompt_tokens,
+                      verdict.completion_tokens, verdict.latency_s, verdict.cost, verdict.created_at,
+                      None if texts is None else json.dumps(texts))
+            with self._db:
+                cur = self._db.execute(_INSERT if replace else _INSERT_OVER_ERRORS, values)
+        return cur.rowcount > 0
 
-    def verdicts(self, *, judge_id: str | None = None, mode: str | None = None) -> Iterator[Verdict]:
+    def _texts_now_for(self, prompt_id: str, systems: list[str]) -> list[str] | None:
+        row = self._db.execute("SELECT text FROM prompts WHERE prompt_id=?", (prompt_id,)).fetchone()
+        if row is None:
+            return None
+        shas = dict(self._db.execute(
+            f"SELECT system, sha256 FROM candidates WHERE prompt_id=? AND system IN ({','.join('?' * len(systems))})",
+            (prompt_id, *systems)).fetchall())
+        if any(s not in shas for s in systems):
+            return None
+        return [text_hash(row[0]), *(shas[s] for s in systems)]
+
+    def verdicts(self, *, judge_id: str | None = None, mode: str | None = None,
+                 current: bool = True) -> Iterator[Verdict]:
+        """Stored verdicts in insertion order.
+
+        With ``current`` (the default) only those about the store's current texts: a verdict
+        whose prompt or candidate texts were replaced since (a rerun after regenerating outputs)
+        is left out, and so is one upgraded from schema 1 whose texts were already replaced. A
+        verdict stored without any texts to bind to counts as current.
+        """
         sql, args = "SELECT * FROM verdicts", []
         conds = []
         if judge_id is not None:
@@ -212,45 +422,100 @@ class VerdictStore:
             args.append(mode)
         if conds:
             sql += " WHERE " + " AND ".join(conds)
-        for row in self._db.execute(sql + " ORDER BY rowid", args):  # insertion order
-            yield _row_to_verdict(row)
+        with self._sql("read the verdicts"):
+            now = self._texts_now() if current else None
+            for row in self._db.execute(sql + " ORDER BY rowid", args):  # insertion order
+                v = _row_to_verdict(row)
+                if now is None or now.is_current(v.prompt_id, v.systems, v.texts):
+                    yield v
 
-    def status_counts(self, *, judge_id: str | None = None, verdict_ids: Iterable[str] | None = None) -> dict[str, int]:
-        """Counts of ok / unparseable / error verdicts (all three keys always present)."""
+    def status_counts(self, *, judge_id: str | None = None, verdict_ids: Iterable[str] | None = None,
+                      current: bool = True) -> dict[str, int]:
+        """Counts of ok / unparseable / error verdicts (all three keys always present), of the
+        current verdicts unless ``current=False`` (see :meth:`verdicts`)."""
         counts = {"ok": 0, "unparseable": 0, "error": 0}
-        if verdict_ids is not None:
-            ids = list(verdict_ids)
-            for i in range(0, len(ids), 900):
-                chunk = ids[i:i + 900]
-                for st, n in self._db.execute(
-                        f"SELECT status, COUNT(*) FROM verdicts WHERE verdict_id IN ({','.join('?' * len(chunk))}) "
-                        "GROUP BY status", chunk):
-                    counts[st] += n
-            return counts
-        sql = "SELECT status, COUNT(*) FROM verdicts"
-        args: list[Any] = []
-        if judge_id is not None:
-            sql += " WHERE judge_id=?"
-            args.append(judge_id)
-        for st, n in self._db.execute(sql + " GROUP BY status", args):
-            counts[st] += n
+        wanted = None if verdict_ids is None else set(verdict_ids)
+        for v in self.verdicts(judge_id=judge_id, current=current):
+            if wanted is None or v.verdict_id in wanted:
+                counts[v.status] += 1
         return counts
 
-    def pairwise_outcomes(self, *, judge_id: str | None = None,
-                          verdict_ids: Iterable[str] | None = None) -> list[PairOutcome]:
+    def pairwise_outcomes(self, *, judge_id: str | None = None, verdict_ids: Iterable[str] | None = None,
+                          current: bool = True) -> list[PairOutcome]:
         """Combine the stored pairwise verdicts of each (judge, prompt, pair) over both orders.
 
-        Only ``ok`` verdicts count. ``system_a`` is the one shown first in the first stored
-        verdict of the pair. Pairs with no usable verdict are left out (their unparseable or
-        error verdicts are counted by :meth:`status_counts`).
+        Only ``ok`` verdicts about the current texts count (all texts with ``current=False``,
+        never two different texts in one outcome). ``system_a`` is the one shown first in the
+        first stored verdict of the pair. Pairs with no usable verdict are left out (their
+        unparseable or error verdicts are counted by :meth:`status_counts`).
         """
         wanted = None if verdict_ids is None else set(verdict_ids)
-        groups: dict[tuple[str, str, frozenset[str]], list[Verdict]] = {}
-        for v in self.verdicts(judge_id=judge_id, mode="pairwise"):
+        groups: dict[tuple[Any, ...], list[Verdict]] = {}
+        for v in self.verdicts(judge_id=judge_id, mode="pairwise", current=current):
             if v.status != "ok" or (wanted is not None and v.verdict_id not in wanted):
                 continue
-            groups.setdefault((v.judge_id, v.prompt_id, frozenset(v.systems)), []).append(v)
+            shown = frozenset(zip(v.systems, v.texts[1:])) if v.texts else frozenset(v.systems)
+            key = (v.judge_id, v.prompt_id, v.texts[0] if v.texts else None, shown)
+            groups.setdefault(key, []).append(v)
         return [combine_orders(vs) for vs in groups.values()]
+
+
+class _CurrentTexts:
+    """The hashes of a store's current prompt and candidate texts, read once."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._prompts = {pid: text_hash(text) for pid, text in db.execute("SELECT prompt_id, text FROM prompts")}
+        self._cands = {(pid, s): sha for pid, s, sha in db.execute("SELECT prompt_id, system, sha256 FROM candidates")}
+
+    def prompt(self, prompt_id: str) -> str | None:
+        return self._prompts.get(prompt_id)
+
+    def candidate(self, prompt_id: str, system: str) -> str | None:
+        return self._cands.get((prompt_id, system))
+
+    def binding(self, prompt_id: str, systems: list[str]) -> list[str] | None:
+        """What a verdict about these systems judges now; ``None`` when a text is not stored."""
+        p = self._prompts.get(prompt_id)
+        shas = [self._cands.get((prompt_id, s)) for s in systems]
+        if p is None or any(h is None for h in shas):
+            return None
+        return [p, *shas]  # type: ignore[list-item]
+
+    def is_current(self, prompt_id: str, systems: list[str], texts: list[str] | None) -> bool:
+        return texts is None or texts == self.binding(prompt_id, systems)
+
+
+def _schema1_bindings(db: sqlite3.Connection) -> list[tuple[str | None, str]]:
+    """``(texts, verdict_id)`` for every verdict of a schema-1 store.
+
+    A verdict whose question key is the key of the stored texts judged them; one whose key is
+    not judged texts since replaced (``[]``); a stored ensemble's verdict (keyed on ids, not
+    texts) is current when all the member verdicts it combined are. The pointwise key with a
+    reference mirrors :func:`referee.judge.score_candidates`.
+    """
+    now = _CurrentTexts(db)
+    texts = {pid: (t, ref) for pid, t, ref in db.execute("SELECT prompt_id, text, reference FROM prompts")}
+    outputs = {(pid, s): o for pid, s, o in db.execute("SELECT prompt_id, system, output FROM candidates")}
+    bound: dict[str, list[str] | None] = {}
+    ensembles = []
+    for r in db.execute("SELECT verdict_id, question, judge_id, mode, prompt_id, systems, detail FROM verdicts"):
+        vid, q, jid, mode, pid, systems = r[0], r[1], r[2], r[3], r[4], json.loads(r[5])
+        binding = now.binding(pid, systems)
+        if binding is None:
+            bound[vid] = None
+            continue
+        if jid.startswith(ENSEMBLE_PREFIX):
+            ensembles.append((vid, binding, json.loads(r[6]).get("member_verdict_ids") or []))
+            continue
+        prompt, ref = texts[pid]
+        outs = [outputs[(pid, s)] for s in systems]
+        keys = {question_key(jid, mode, prompt, outs)}
+        if len(outs) == 1 and ref:
+            keys.add(question_key(jid, mode, prompt, [outs[0], f"\x00reference\x00{ref}"]))
+        bound[vid] = binding if q in keys else []
+    for vid, binding, members in ensembles:
+        bound[vid] = binding if all(bound.get(m) != [] for m in members) else []
+    return [(None if t is None else json.dumps(t), vid) for vid, t in bound.items()]
 
 
 def combine_orders(verdicts: list[Verdict]) -> PairOutcome:
@@ -276,4 +541,5 @@ def _row_to_verdict(row: sqlite3.Row) -> Verdict:
                    p_first=row["p_first"], score=row["score"], detail=json.loads(row["detail"]),
                    raw=row["raw"], error=row["error"], prompt_tokens=row["prompt_tokens"],
                    completion_tokens=row["completion_tokens"], latency_s=row["latency_s"],
-                   cost=row["cost"], created_at=row["created_at"])
+                   cost=row["cost"], created_at=row["created_at"],
+                   texts=None if row["texts"] is None else json.loads(row["texts"]))
