@@ -43,16 +43,20 @@ def test_recovers_known_accuracies(method):
 
 
 def test_dawid_skene_recovers_sensitivity_and_specificity():
+    # Items with a meaningful positive class (not pairs): the asymmetric model, where a lean is identifiable.
     rng = np.random.default_rng(3)
     n = 4000
     y = rng.random(n) < 0.5
     good = [np.where(rng.random(n) < a, y, ~y) for a in (0.85, 0.8, 0.75)]
     lean = np.where(y, rng.random(n) < 0.95, rng.random(n) < 0.45)  # sens 0.95, spec 0.55
     x = np.array([*good, lean]).T.astype(float)
-    e = combine(x, ["g1", "g2", "g3", "lean"])
+    e = combine(x, ["g1", "g2", "g3", "lean"], symmetric=False)
     m = e.members[3]
     assert abs(m.sensitivity - 0.95) < 0.03 and abs(m.specificity - 0.55) < 0.04
     assert abs(e.prior - 0.5) < 0.03
+    # For pairs (the default) a side has no meaning: one accuracy, the lean's average one.
+    m = combine(x, ["g1", "g2", "g3", "lean"]).members[3]
+    assert m.sensitivity == m.specificity == m.accuracy and abs(m.accuracy - 0.75) < 0.03
 
 
 def test_triplet_signal_and_correlations_match_theory():
@@ -65,17 +69,19 @@ def test_triplet_signal_and_correlations_match_theory():
     assert np.allclose(triplet_loadings(v), [0.8, 0.5, 0.4], atol=0.05)
 
 
-def test_screening_drops_copy_constant_and_chance():
-    x, y = synth(n=3000, accs=(0.9, 0.8, 0.75, 0.7))
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_screening_drops_copy_constant_and_chance(symmetric):
+    # For pairs "always a" is a pattern of the items' orientation: randomly oriented, it is a coin.
+    x, y = synth(n=3000, accs=(0.9, 0.8, 0.75, 0.7), prior=0.6 if not symmetric else 0.5)
     rng = np.random.default_rng(1)
     copy = x[:, 1].copy()
     flip = rng.random(len(copy)) < 0.03
     copy[flip] = 1 - copy[flip]
     coin = rng.random(len(copy))
     x = np.column_stack([x, copy, np.full(len(copy), 0.9), coin])
-    e = combine(x, ["a", "b", "c", "d", "copy", "always-a", "coin"])
+    e = combine(x, ["a", "b", "c", "d", "copy", "always-a", "coin"], symmetric=symmetric)
     reasons = {m.name: m.reason for m in e.members}
-    assert reasons["always-a"].startswith("constant")
+    assert reasons["always-a"].startswith("near chance" if symmetric else "constant")
     assert reasons["coin"].startswith("near chance")
     dup = [n for n in ("b", "copy") if reasons[n].startswith("duplicate")]
     assert not reasons["a"] and not reasons["c"] and not reasons["d"]
@@ -88,9 +94,12 @@ def test_screening_drops_copy_constant_and_chance():
 def test_skewed_classes_are_not_mistaken_for_duplicates():
     # 90% of items favour b; independent judges then agree a lot without being copies.
     x, y = synth(n=4000, accs=(0.85, 0.8, 0.75, 0.7), prior=0.1, missing=0.0, seed=2)
-    e = combine(x)
+    e = combine(x, symmetric=False)
     assert all(m.kept for m in e.members), [m.reason for m in e.members]
     assert abs(e.prior - 0.1) < 0.03
+    e = combine(x)
+    assert all(m.kept for m in e.members), [m.reason for m in e.members]
+    assert e.prior == 0.5 and acc_of(e.p, y) > 0.88
 
 
 def test_one_judge_is_its_own_ensemble():
@@ -121,10 +130,57 @@ def test_always_a_judge_and_missing_verdicts_never_give_nan():
     x, _ = synth(n=500, accs=(0.9, 0.8, 0.7))
     x = np.column_stack([x, np.full(500, 1.0)])
     x[:20, :] = np.nan  # items nobody judged
-    e = combine(x, ["a", "b", "c", "always"])
+    e = combine(x, ["a", "b", "c", "always"], symmetric=False)
     assert e.members[3].reason.startswith("constant (says a")
     assert not np.isnan(e.p).any()
-    assert np.allclose(e.p[:20], e.prior)
+    # Nobody judged them: no verdict, whatever the prior says.
+    assert not e.voted[:20].any() and e.voted[20:].all() and np.allclose(e.p[:20], e.prior)
+    e = combine(x, ["a", "b", "c", "always"])
+    assert not np.isnan(e.p).any() and not e.voted[:20].any()
+    assert np.all(e.p[:20] == 0.5) and any("20 without any verdict" in note for note in e.notes)
+
+
+def random_pairs(n=3000, prior=0.7, seed=0):
+    """Soft verdicts of five judges on pairs listed stronger-first ``prior`` of the time; 10% missing."""
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < prior
+    cols = []
+    for a in (0.85, 0.8, 0.75, 0.7, 0.62):
+        conf = rng.uniform(0.55, 0.95, n)
+        cols.append(np.where((rng.random(n) < a) == y, conf, 1 - conf))
+    x = np.array(cols).T
+    x[rng.random(x.shape) < 0.1] = np.nan
+    return x, y
+
+
+@pytest.mark.parametrize("kw", [{}, {"method": "triplet"}, {"levels": 2}, {"groups": [[3, 4]]}, {"tie_band": 0.1},
+                                {"method": "majority"}])
+def test_posterior_is_invariant_under_flipping_items(kw):
+    # Which system is "a" is an accident of the input: swapping a and b of half the items must turn
+    # their probabilities into 1 - p and leave every other item, and every accuracy, as it was.
+    x, _ = random_pairs()
+    flip = np.random.default_rng(9).random(len(x)) < 0.5
+    e = combine(x, **kw)
+    f = combine(np.where(flip[:, None], 1 - x, x), **kw)
+    assert np.max(np.abs(np.where(flip, 1 - f.p, f.p) - e.p)) < 1e-9
+    assert np.array_equal(e.voted, f.voted) and e.prior == f.prior == 0.5
+    assert [m.kept for m in e.members] == [m.kept for m in f.members]
+    acc = [(m.accuracy or 0.0, m.weight) for m in e.members]
+    assert np.allclose(acc, [(m.accuracy or 0.0, m.weight) for m in f.members], atol=1e-9)
+
+
+def test_all_tie_and_unvoted_items_are_no_verdicts():
+    x, _ = random_pairs()
+    x[:25] = 0.5                 # every judge said tie
+    x[25:40] = np.nan            # nobody judged
+    x[40:50] = np.nan
+    x[40:50, 0] = 0.5            # one tie, the rest nothing
+    for method in ("dawid-skene", "triplet", "majority"):
+        e = combine(x, method=method)
+        assert not e.voted[:50].any() and e.voted[50:].all(), method
+        assert np.all(e.p[:50] == 0.5), method
+        assert any(note.startswith("50 of 3000 items have no non-tie verdict") and "35 where every verdict was a tie"
+                   in note and "15 without any verdict" in note for note in e.notes), (method, e.notes)
 
 
 def test_no_usable_verdicts():

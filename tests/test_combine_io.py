@@ -171,3 +171,35 @@ def test_store_verifier_scores_join_the_ensemble(tmp_path):
     assert col[idx[("p0", "alpha", "beta")]] == 1.0 and col[idx[("p0", "beta", "gamma")]] == 1.0
     assert len(t.verdict_ids[(idx[("p0", "alpha", "beta")], t.judges.index("vf"))]) == 2
     assert len(truth) == 60
+
+
+def _both_orders(st, judge, pid, a, b, p_ab, p_ba):
+    from referee.store import Verdict, question_key, verdict_id
+
+    for first, second, p in ((a, b, p_ab), (b, a, p_ba)):
+        q = question_key(judge, "pairwise", pid, [first, second])
+        st.put(Verdict(verdict_id=verdict_id(q, pid, [first, second]), question=q, judge_id=judge, mode="pairwise",
+                       prompt_id=pid, systems=[first, second], status="ok", p_first=p))
+
+
+def test_all_tie_and_unvoted_items_become_no_outcomes(tmp_path):
+    from _ensemble_helpers import PAIRS, texts
+    from referee.combine import ensemble_outcomes
+
+    path = tmp_path / "run" / "verdicts.sqlite"
+    make_store(path, n_prompts=25)
+    with VerdictStore(path) as st:
+        st.put_candidates(*texts(27))
+        for j in ("j1", "j2", "j3", "j4"):          # p25: every judge says tie, in both orders
+            for a, b in PAIRS:
+                _both_orders(st, j, "p25", a, b, 0.5, 0.5)
+        st.register_judge("j5", {"mode": "pairwise", "name": "j5"})
+        for a, b in PAIRS:                          # p26: only j5, dropped for too few verdicts
+            _both_orders(st, "j5", "p26", a, b, 0.9, 0.1)
+    outs, ens = ensemble_outcomes(path, ["j1", "j2", "j3", "j4", "j5"], store=False)
+    assert ens.members[4].reason.startswith("too few verdicts")
+    assert {o.prompt_id for o in outs} == {f"p{p}" for p in range(25)} and len(outs) == 75
+    assert any(n.startswith("6 of 81 items have no non-tie verdict") for n in ens.notes), ens.notes
+    jid = store_ensemble(path, read_verdicts(path, ["j1", "j2", "j3", "j4", "j5"]), ens)
+    with VerdictStore.open(path) as st:
+        assert {v.prompt_id for v in st.verdicts(judge_id=jid)} == {f"p{p}" for p in range(25)}

@@ -10,11 +10,15 @@ from ._labelmodel import correlation_moments, triplet_loadings
 def screen_verifiers(v: np.ndarray, *, min_votes: int = 5, constant_rate: float = 0.98,
                      min_signal: float = 0.08, dup_corr: float = 0.95, dup_excess: float = 0.25, dup_min_corr: float = 0.5,
                      min_items_estimate: int = 200,
-                     min_overlap: int = 10, dependent: list[tuple[int, int]] | None = None) -> dict[int, str]:
+                     min_overlap: int = 10, dependent: list[tuple[int, int]] | None = None,
+                     symmetric: bool = False) -> dict[int, str]:
     """Verifiers to drop, with the reason, as ``{column: reason}``.
 
     - ``no verdicts``: fewer than ``min_votes`` non-tie votes.
     - ``constant``: says the same thing on at least ``constant_rate`` of its votes (e.g. always "a").
+      Not with ``symmetric=True``: when the orientation of an item is arbitrary, "always a" is a
+      pattern of the orientation, not of the verifier (flip some items and it is gone); whether such a
+      verifier says anything about the truth is left to the estimated criteria below.
     - ``duplicate of #j``: its votes correlate with another verifier's at ``dup_corr`` or more, or (with
       four or more verifiers) it is at least ``dup_min_corr`` and exceeds what their own signal predicts under
       independence (``rho_i rho_j``, each estimated from triplets that leave the other out) by more
@@ -30,7 +34,9 @@ def screen_verifiers(v: np.ndarray, *, min_votes: int = 5, constant_rate: float 
     (a correlation's standard error is about 1/sqrt(n)).
 
     Correlations, not raw agreement, so that a skewed class balance (one side usually wins) does
-    not make independent verifiers look like copies.
+    not make independent verifiers look like copies. With ``symmetric=True`` they are taken over both
+    orientations of every item (uncentred, see :func:`correlation_moments`), so that the screening,
+    like the label model, does not change when items are flipped.
     """
     k = v.shape[1]
     drop: dict[int, str] = {}
@@ -40,11 +46,11 @@ def screen_verifiers(v: np.ndarray, *, min_votes: int = 5, constant_rate: float 
             drop[j] = "no verdicts" if nvotes[j] == 0 else f"too few verdicts ({int(nvotes[j])})"
             continue
         rate = float((v[:, j] == 1).sum()) / nvotes[j]
-        if rate >= constant_rate or rate <= 1 - constant_rate:
+        if not symmetric and (rate >= constant_rate or rate <= 1 - constant_rate):
             drop[j] = f"constant (says {'a' if rate >= 0.5 else 'b'} {100 * max(rate, 1 - rate):.0f}% of the time)"
     live = [j for j in range(k) if j not in drop]
     sub = v[:, live]
-    r, nco = correlation_moments(sub, min_overlap=min_overlap)
+    r, nco = correlation_moments(sub, min_overlap=min_overlap, centred=not symmetric)
     rho_all = triplet_loadings(sub, r=r) if len(live) >= 3 else np.full(len(live), np.nan)
     pairs = []
     for x in range(len(live)):

@@ -42,7 +42,10 @@ class Ensemble:
     """The combined verdicts and the table of members.
 
     ``p[i]`` is the calibrated (under the label model) P(a better / positive) for item ``i``;
-    never NaN: an item no kept verifier voted on gets the estimated prior.
+    never NaN. ``voted[i]`` is false where no kept verifier gave a non-tie verdict (every verdict a
+    tie, only dropped verifiers, or none at all): such an item has no combined verdict, and its ``p`` is
+    only the prior (1/2 for pairs), which :func:`~referee.combine.combined_rows` leaves out rather than
+    pass on as a tie nobody declared. ``None`` means every item counts as voted.
     """
 
     p: np.ndarray
@@ -53,6 +56,8 @@ class Ensemble:
     iterations: int = 0
     converged: bool = True
     levels: int = 1
+    voted: np.ndarray | None = None
+    symmetric: bool = True
 
     @property
     def units(self) -> list[list[str]]:
@@ -113,7 +118,7 @@ def _units(live: list[int], names: list[str], groups, dependent: list[tuple[int,
 def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] | str = "probability",
             method: str = "dawid-skene", tie_band: float = 0.0, dedup: bool = True, drop_uninformative: bool = True,
             smoothing: float = 1.0, min_overlap: int = 10, groups: list[list[str | int]] | None = None,
-            levels: int = 1) -> Ensemble:
+            levels: int = 1, symmetric: bool = True) -> Ensemble:
     """Combine verifiers' outputs on the same items into one probability per item, without labels.
 
     Args:
@@ -132,6 +137,19 @@ def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] |
             (correlation in excess of what their accuracies explain) are joined the same way.
         levels: answer levels per side of a unit (by quantile of its soft output): with 2 or more,
             a confident answer can weigh more than a hesitant one, as much as the data say.
+        symmetric: the items are pairs whose orientation is arbitrary (which system is "a" is an
+            accident of the input), the default. Every step is then invariant under swapping a and b
+            of any item, and a flipped item's probability is exactly ``1 - p``: the class prior is 1/2,
+            each verifier has one accuracy per answer level whichever side it takes (sensitivity =
+            specificity), the screening uses correlations over both orientations and has no
+            "constant" criterion. This is the model fitted to every item together with its mirror
+            image; a free prior and one-sided rates would instead learn which system the input
+            happened to list first, and hand that to items nobody decided. ``False`` is for items with
+            a meaningful positive class (pass/fail checks of single outputs): a class prior and
+            separate sensitivity and specificity are then estimated.
+
+    Items where no kept verifier gave a non-tie verdict get ``p`` = the prior and ``voted`` false;
+    how many there are is written to ``notes``.
 
     Fallbacks, each written to ``notes``: with one usable unit its own (normalised, averaged) output is
     the ensemble; with two, they are weighted equally (their accuracies are not identifiable apart);
@@ -152,7 +170,8 @@ def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] |
     drop: dict[int, str] = {}
     dependent: list[tuple[int, int]] = []
     if drop_uninformative or dedup:
-        drop = screen_verifiers(v, min_overlap=min_overlap, dependent=dependent if dedup else None)
+        drop = screen_verifiers(v, min_overlap=min_overlap, dependent=dependent if dedup else None,
+                                symmetric=symmetric)
         if not drop_uninformative:
             drop = {j: r for j, r in drop.items() if r.startswith("duplicate")}
         if not dedup:
@@ -208,26 +227,40 @@ def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] |
         a = triplet_signal(uv, min_overlap=min_overlap)
         a = np.where(np.isnan(a), np.nanmedian(a) if np.isfinite(a).any() else 0.2, a)
         acc_units = np.clip((1 + a) / 2, 0.5 + 1e-3, 0.98)
-        # Class prior from E[v_u] = a_u (2 pi - 1), averaged over units.
-        mv = np.array([uv[uv[:, u] != 0, u].mean() if (uv[:, u] != 0).any() else 0.0 for u in range(len(units))])
-        ratio = mv / np.maximum(2 * acc_units - 1, 0.05)
-        prior = float(np.clip((1 + np.median(ratio)) / 2, 0.02, 0.98))
+        if not symmetric:
+            # Class prior from E[v_u] = a_u (2 pi - 1), averaged over units.
+            mv = np.array([uv[uv[:, u] != 0, u].mean() if (uv[:, u] != 0).any() else 0.0
+                           for u in range(len(units))])
+            ratio = mv / np.maximum(2 * acc_units - 1, 0.05)
+            prior = float(np.clip((1 + np.median(ratio)) / 2, 0.02, 0.98))
         q0 = symmetric_posterior(uv, acc_units, prior)
         if method == "triplet":
             p = q0
             acc_triplet = {cols[0]: float(acc_units[u]) for u, cols in enumerate(units) if len(cols) == 1}
-            member_rates = rates_from_posterior(v, q0, prior, smoothing)
+            member_rates = rates_from_posterior(v, q0, prior, smoothing, symmetric=symmetric)
         else:
-            fit = dawid_skene_units(codes, 2 * levels, q0, smoothing=smoothing)
+            fit = dawid_skene_units(codes, 2 * levels, q0, smoothing=smoothing, symmetric=symmetric)
             p, prior = fit["q"], fit["prior"]
             iterations, converged = fit["iterations"], fit["converged"]
             if not converged:
                 notes.append(f"EM stopped after {iterations} iterations without converging")
-            member_rates = rates_from_posterior(v, p, prior, smoothing)
-            acc_units = rates_from_posterior(uv, p, prior, smoothing)[2]
-    p = np.clip(np.nan_to_num(p, nan=prior), 1e-6, 1 - 1e-6)
+            member_rates = rates_from_posterior(v, p, prior, smoothing, symmetric=symmetric)
+            acc_units = rates_from_posterior(uv, p, prior, smoothing, symmetric=symmetric)[2]
     if not live:
         prior = 0.5
+        decided = np.zeros(n, dtype=bool)
+    elif method == "majority":
+        decided = (v[:, live] != 0).any(axis=1)
+    else:
+        decided = (uv != 0).any(axis=1)
+    # Without a vote the posterior is the prior whatever the model; set it so that no rounding in EM shows.
+    p = np.where(decided, np.nan_to_num(p, nan=prior), prior)
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    if not decided.all():
+        none = np.isnan(x).all(axis=1) & ~decided
+        notes.append(f"{int((~decided).sum())} of {n} items have no non-tie verdict of a kept verifier "
+                     f"({int((~decided & ~none).sum())} where every verdict was a tie or came from a dropped verifier, "
+                     f"{int(none.sum())} without any verdict): no combined verdict for them")
     weights = np.zeros(k)
     if live and method == "majority":
         weights[live] = 1.0
@@ -262,4 +295,4 @@ def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] |
             specificity=spec, weight=float(weights[j]), agreement=agree, kept=kept, reason=drop.get(j, ""),
             unit=" + ".join(names[i] for i in unit) if len(unit) > 1 else ""))
     return Ensemble(p=p, members=members, method=method, prior=float(prior), notes=notes,
-                    iterations=iterations, converged=converged, levels=levels)
+                    iterations=iterations, converged=converged, levels=levels, voted=decided, symmetric=symmetric)

@@ -326,8 +326,11 @@ def ensemble_spec(table: VerdictTable, ens: Ensemble) -> dict[str, Any]:
 
 
 def combined_rows(table: VerdictTable, ens: Ensemble, *, judge_id: str | None = None) -> list[dict[str, Any]]:
-    """One record per item: ``p_a``, the members' own verdicts, their agreement and position consistency.
+    """One record per decided item: ``p_a``, the members' own verdicts, their agreement and position consistency.
 
+    Items without a non-tie verdict of a kept member (``ens.voted`` false: every member said tie, or
+    none judged the item) get no record: their ``p`` is the model's prior, not a verdict, and a stored
+    or rated 0.5 would pass it on as a tie nobody declared (``ens.notes`` counts them).
     ``agreement`` is the share of members with a non-tie verdict on the item that side with the
     combined verdict (``None`` when none did, or the combined verdict is a tie); ``consistent`` is
     false when any member that saw both orders changed its mind, ``None`` when none saw both.
@@ -335,6 +338,8 @@ def combined_rows(table: VerdictTable, ens: Ensemble, *, judge_id: str | None = 
     jid = judge_id or ensemble_id(table, ens)
     rows = []
     for i, (pid, a, b) in enumerate(table.items):
+        if ens.voted is not None and not ens.voted[i]:
+            continue
         p = float(ens.p[i])
         dec = 0 if p == 0.5 else (1 if p > 0.5 else -1)
         members, sides, ids = {}, [], []
@@ -397,10 +402,11 @@ def ensemble_outcomes(path: str | Path, judges: list[str] | None = None, *, meth
     rating (``referee.rate.rate_pairwise`` or the rank pipeline): the hook for ``rank --judges A,B,C``.
 
     Combines the judges' verdicts without labels, stores the ensemble as a judge of its own (unless
-    ``store=False``) and returns one outcome per item with ``judge_id`` the ensemble's id, ``p_a`` the
-    combined probability, ``consistent`` false when any member changed its verdict with the order,
-    and the members' verdict ids. ``groups`` lists judge ids known to share their errors (see
-    :func:`~referee.combine.combine`). Also returns the :class:`Ensemble` (for its member table).
+    ``store=False``) and returns one outcome per decided item (see :func:`combined_rows`) with
+    ``judge_id`` the ensemble's id, ``p_a`` the combined probability, ``consistent`` false when any
+    member changed its verdict with the order, and the members' verdict ids. ``groups`` lists judge
+    ids known to share their errors (see :func:`~referee.combine.combine`). Also returns the
+    :class:`Ensemble` (for its member table).
     """
     from ..store import PairOutcome
     from ._ensemble import combine

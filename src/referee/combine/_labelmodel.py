@@ -10,6 +10,18 @@ an abstention). The hidden truth ``y`` is binary. Two estimators:
   verifier and a class prior, fitted by expectation–maximisation from a triplet (or vote) start,
   with a Beta(2, 2)-like smoothing so that a verifier that is always right still gets a finite weight.
 
+**Orientation.** A pair has no natural orientation: which system is ``a`` is an accident of the input
+(the system listed or seen first). A class prior and a sensitivity different from the specificity, both
+defined relative to that orientation, learn the accident: with the stronger system usually listed first
+the prior says "a wins 69%", and an item every verifier called a tie then gets 0.69. With
+``symmetric=True`` the model is the one fitted to both orientations of every item (each item and its
+mirror image, a and b swapped): the prior is 1/2 and each answer category has one likelihood shared
+with its mirror image (sensitivity = specificity per verifier), so the likelihood is unchanged when any
+item is flipped and the flipped item's posterior is exactly ``1 - p``. Moments are then uncentred: over
+both orientations every vote has mean 0, and the Pearson correlation of two verifiers is the mean of
+``v_i v_j``. The asymmetric model (``symmetric=False``) is for items with a meaningful positive class,
+e.g. pass/fail checks of single outputs, where a prior and a one-sided bias are real and identifiable.
+
 Both assume conditional independence given ``y``; verifiers that share their errors (several length
 heuristics) break it and, counted separately, outvote better ones. :func:`unit_scores`,
 :func:`unit_codes` and :func:`dawid_skene_units` let such a family enter as one *unit* with one
@@ -74,13 +86,18 @@ def triplet_signal(v: np.ndarray, *, min_overlap: int = 10, exclude: dict[int, s
     return a
 
 
-def correlation_moments(v: np.ndarray, *, min_overlap: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def correlation_moments(v: np.ndarray, *, min_overlap: int = 10, centred: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``R[i, j]``: Pearson correlation of the votes of ``i`` and ``j`` over the items both voted on
     (``NaN`` below ``min_overlap`` items or without variance), and ``N[i, j]``, the number of such items.
 
     Unlike the raw moments, correlations are not inflated by a skewed class balance or by verifiers
     that lean to one side: under conditional independence the off-diagonal of ``R`` is rank one,
     ``R[i, j] = rho_i rho_j`` with ``rho_i`` the correlation of verifier ``i`` with the truth.
+
+    With ``centred=False`` the correlation is taken over both orientations of every item (each vote
+    and its negation), where every vote has mean 0 and variance 1: ``R[i, j]`` is then the mean of
+    ``v_i v_j``, which does not change when items are flipped. Under conditional independence and
+    symmetric accuracies it is ``a_i a_j`` whatever the class balance.
     """
     k = v.shape[1]
     nz = v != 0
@@ -92,6 +109,9 @@ def correlation_moments(v: np.ndarray, *, min_overlap: int = 10) -> tuple[np.nda
             if both.sum() < min_overlap:
                 continue
             a, b = v[both, i].astype(np.float64), v[both, j].astype(np.float64)
+            if not centred:
+                r[i, j] = r[j, i] = float((a * b).mean())
+                continue
             sa, sb = a.std(), b.std()
             if sa > 0 and sb > 0:
                 r[i, j] = r[j, i] = float(((a - a.mean()) * (b - b.mean())).mean() / (sa * sb))
@@ -202,7 +222,8 @@ def unit_codes(s: np.ndarray, *, tie_band: float = 0.0, levels: int = 1) -> tupl
         live = side != 0
         if not live.any():
             continue
-        mag = np.abs(col[live])
+        # Rounded so that p and 1 - p, which differ from each other's mirror by an ulp, fall on one level.
+        mag = np.round(np.abs(col[live]), 12)
         lvl = np.zeros(mag.size, dtype=np.int64)
         if levels > 1:
             edges = np.quantile(mag, np.arange(1, levels) / levels)
@@ -213,7 +234,7 @@ def unit_codes(s: np.ndarray, *, tie_band: float = 0.0, levels: int = 1) -> tupl
 
 
 def dawid_skene_units(codes: np.ndarray, n_cats: int, q0: np.ndarray, *, smoothing: float = 1.0, max_iter: int = 5000,
-                      tol: float = 1e-7) -> dict:
+                      tol: float = 1e-7, symmetric: bool = False) -> dict:
     """Dawid–Skene by EM with a categorical response per unit (``codes`` from :func:`unit_codes`, ``-1`` =
     abstain), from a start posterior ``q0``. Conditional independence is assumed *between units* only.
 
@@ -221,6 +242,13 @@ def dawid_skene_units(codes: np.ndarray, n_cats: int, q0: np.ndarray, *, smoothi
     category gets ``smoothing`` pseudo-counts per class). A unit that rarely answers (a refusal check) can
     make EM crawl for a thousand iterations; each is one pass over the items, hence the high cap. Returns ``q``, ``llr`` (units x categories:
     the log-likelihood ratio of each answer), ``prior``, ``iterations``, ``converged``.
+
+    With ``symmetric=True`` the categories are read as :func:`unit_codes` lays them out (category ``c``
+    and ``n_cats - 1 - c`` are the same answer for the other side) and the model is invariant under
+    swapping a and b of any item: the prior is fixed at 1/2 and ``P(c | a better) = P(n_cats - 1 - c |
+    b better)``, estimated from both (``smoothing`` pseudo-counts per category), so ``llr`` is
+    antisymmetric. It is the fixed point EM reaches on every item and its mirror image together; a
+    ``q0`` with ``1 - q0`` for flipped items gives exactly ``1 - q`` for them.
     """
     n, k = codes.shape
     onehot = [(codes[:, u][:, None] == np.arange(n_cats)[None, :]).astype(np.float64) for u in range(k)]
@@ -228,12 +256,18 @@ def dawid_skene_units(codes: np.ndarray, n_cats: int, q0: np.ndarray, *, smoothi
     llr = np.zeros((k, n_cats))
     converged, it = False, 0
     for it in range(1, max_iter + 1):
-        prior = float(np.clip(q.mean(), 0.01, 0.99)) if n else 0.5
+        prior = 0.5 if symmetric or not n else float(np.clip(q.mean(), 0.01, 0.99))
         lo = np.full(n, math.log(prior / (1 - prior)))
         for u in range(k):
             cp, cn = q @ onehot[u], (1 - q) @ onehot[u]
-            tp = (cp + smoothing) / (cp.sum() + smoothing * n_cats)
-            tn = (cn + smoothing) / (cn.sum() + smoothing * n_cats)
+            if symmetric:
+                # An item that says c when a is better is its mirror saying n_cats-1-c when b is.
+                tied = cp + cn[::-1]
+                tp = (tied + smoothing) / (tied.sum() + smoothing * n_cats)
+                tn = tp[::-1]
+            else:
+                tp = (cp + smoothing) / (cp.sum() + smoothing * n_cats)
+                tn = (cn + smoothing) / (cn.sum() + smoothing * n_cats)
             llr[u] = np.log(tp / tn)
             lo += onehot[u] @ llr[u]
         q_new = 1.0 / (1.0 + np.exp(-np.clip(lo, -35, 35)))
@@ -242,17 +276,21 @@ def dawid_skene_units(codes: np.ndarray, n_cats: int, q0: np.ndarray, *, smoothi
         if delta < tol:
             converged = True
             break
-    prior = float(np.clip(q.mean(), 0.01, 0.99)) if n else 0.5
+    prior = 0.5 if symmetric or not n else float(np.clip(q.mean(), 0.01, 0.99))
     return {"q": q, "llr": llr, "prior": prior, "iterations": it, "converged": converged}
 
 
-def rates_from_posterior(v: np.ndarray, q: np.ndarray, prior: float, smoothing: float = 1.0
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rates_from_posterior(v: np.ndarray, q: np.ndarray, prior: float, smoothing: float = 1.0, *,
+                         symmetric: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sensitivity, specificity and accuracy of every column of votes ``v`` given the posterior ``q``
     (the Dawid–Skene M-step, with the same smoothing): per verifier even when the label model saw it
-    only as part of a group."""
+    only as part of a group. With ``symmetric=True``, over both orientations of every item: the three
+    are one number, the expected share of right votes (``smoothing`` right and wrong pseudo-votes)."""
     pos, neg = (v == 1).astype(np.float64), (v == -1).astype(np.float64)
     qp, qn, rp, rn = q @ pos, q @ neg, (1 - q) @ pos, (1 - q) @ neg
+    if symmetric:
+        acc = (qp + rn + smoothing) / (qp + qn + rp + rn + 2 * smoothing)
+        return acc, acc.copy(), acc
     sens = (qp + smoothing) / (qp + qn + 2 * smoothing)
     spec = (rn + smoothing) / (rp + rn + 2 * smoothing)
     return sens, spec, prior * sens + (1 - prior) * spec
