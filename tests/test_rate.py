@@ -300,3 +300,99 @@ def test_cluster_bootstrap_resamples_whole_groups():
     naive = rate_pairwise(names(6), a5, b5, o5, n_boot=400, seed=1)
     assert np.allclose(clustered.se, single.se, rtol=0.2)
     assert np.all(naive.se < 0.6 * single.se)
+
+
+def lopsided():
+    """s0 lost 2 of its 40 verdicts: in about one resample in eight it never loses and has no finite rating."""
+    a = np.array([0] * 20 + [0] * 20 + [1] * 20)
+    b = np.array([1] * 20 + [2] * 20 + [2] * 20)
+    o = np.r_[np.ones(19), 0.0, np.ones(19), 0.0, np.tile([1.0, 0.0], 10)]
+    return a, b, o
+
+
+@pytest.mark.parametrize("one_by_one", [False, True])
+def test_failed_bootstrap_replicates_are_dropped_and_counted(monkeypatch, one_by_one):
+    import referee.rate._bootstrap as boot
+
+    if one_by_one:  # the path for more systems than a batch of dense Hessians pays for
+        monkeypatch.setattr(boot, "_BATCH_MAX_SYSTEMS", 2)
+    a, b, o = lopsided()
+    t = rate_pairwise(names(3), a, b, o, n_boot=400, seed=0)
+    # P(neither of s0's two losses is drawn) ~ e^-2 = 13.5%: 54 of 400 expected.
+    assert 30 <= t.n_boot_failed <= 80
+    assert t.replicates.shape == (400 - t.n_boot_failed, 3) and np.all(np.isfinite(t.replicates))
+    # What is left are finite fits: s0's lead stays within reach of the data (a diverged replicate sits
+    # thousands of points out); the full-data estimate is 341 points above the mean.
+    assert np.max(t.replicates[:, 0]) < 1600 and t.upper[0] < 1500
+    assert any(f"{t.n_boot_failed} of 400 bootstrap replicates were dropped" in n for n in t.notes)
+    assert t.fit_info()["n_boot_failed"] == t.n_boot_failed
+
+
+def test_bootstrap_without_finite_replicates_is_an_error():
+    # s0 lost 1 of its 40 verdicts: a resample leaves it unbeaten 37% of the time, here both of two.
+    a = np.r_[np.zeros(40, int), 1, 1]
+    b = np.r_[np.ones(20, int), np.full(20, 2), 2, 2]
+    o = np.r_[np.ones(19), 0.0, np.ones(20), 1.0, 0.0]
+    with pytest.raises(RatingError, match="2 of 2 bootstrap replicates have no finite ratings"):
+        rate_pairwise(names(3), a, b, o, n_boot=2, seed=3)
+
+
+@pytest.mark.parametrize("ci", ["bootstrap", "sandwich"])
+def test_few_clusters_are_noted(ci):
+    _, a, b, o = synth(5, 600, 14)
+    few = rate_pairwise(names(5), a, b, o, ci=ci, n_boot=50, cluster=np.arange(600) % 4)
+    assert any("only 4 cluster(s)" in n for n in few.notes) and few.n_clusters == 4
+    many = rate_pairwise(names(5), a, b, o, ci=ci, n_boot=50, cluster=np.arange(600) % 10)
+    assert not any("cluster" in n for n in many.notes) and many.n_clusters == 10
+    assert rate_pairwise(names(5), a, b, o, ci=ci, n_boot=50).n_clusters is None
+
+
+def close_systems_one_rarely_seen(seed=1):
+    """Eight systems close together; s7 is in only a tenth of its comparisons, so its rating is uncertain."""
+    rng = np.random.default_rng(seed)
+    n = 8
+    theta = np.linspace(-0.6, 0.6, n)
+    a = rng.integers(0, n, 3000)
+    b = (a + rng.integers(1, n, 3000)) % n
+    keep = ~(((a == 7) | (b == 7)) & (rng.random(3000) < 0.9))
+    a, b = a[keep], b[keep]
+    o = (rng.random(len(a)) < 1 / (1 + np.exp(-(theta[a] - theta[b])))).astype(float)
+    return a, b, o
+
+
+@pytest.mark.parametrize("method, ci", [("bt", "bootstrap"), ("bt", "sandwich"), ("bt", "none"), ("elo", "bootstrap")])
+def test_rank_ranges_do_not_depend_on_the_anchor(method, ci):
+    # Anchored at the uncertain s7, every other interval absorbs s7's uncertainty; ranks must not.
+    a, b, o = close_systems_one_rarely_seen()
+    tables = [rate_pairwise(names(8), a, b, o, method=method, ci=ci, n_boot=300, seed=0, anchor=anchor)
+              for anchor in (None, "s00", "s07")]
+    for t in tables[1:]:
+        assert np.array_equal(t.rank_min, tables[0].rank_min) and np.array_equal(t.rank_max, tables[0].rank_max)
+    t = tables[0]
+    order = np.empty(8, int)
+    order[t.order()] = np.arange(1, 9)
+    assert np.all((t.rank_min <= order) & (order <= t.rank_max))
+
+
+def test_rank_ranges_from_replicates_and_from_cov():
+    from referee.rate import rank_ranges_from_cov, rank_ranges_from_replicates
+
+    # s0 is first in 98 of 100 replicates, s1 and s2 swap places half the time, s3 always last.
+    reps = np.tile([4.0, 2.0, 1.0, 0.0], (100, 1))
+    reps[:50, 1], reps[:50, 2] = 1.0, 2.0
+    reps[:2, 0] = 1.5
+    rmin, rmax = rank_ranges_from_replicates(reps, level=0.9)
+    assert rmin.tolist() == [1, 2, 2, 4] and rmax.tolist() == [1, 3, 3, 4]
+    # At 99% the two replicates where s0 fell behind s2 count; shifting a replicate changes no rank.
+    rmin, rmax = rank_ranges_from_replicates(reps + np.arange(100)[:, None], level=0.99)
+    assert rmin.tolist() == [1, 2, 1, 4] and rmax.tolist() == [2, 3, 3, 4]
+    # Equal ratings share a range; the estimate's own rank is always inside.
+    assert [r.tolist() for r in rank_ranges_from_replicates(np.zeros((10, 3)))] == [[1, 1, 1], [3, 3, 3]]
+    assert rank_ranges_from_replicates(np.tile([1.0, 0.0], (10, 1)), rating=[0.0, 1.0])[1].tolist() == [2, 2]
+    # Normal differences: 10 +- 1.96 * sqrt(2 * 4) excludes 0 for s0 - s1 but 4 +- 5.5 does not for s1 - s2.
+    rating = np.array([20.0, 10.0, 6.0])
+    cov = np.diag([4.0, 4.0, 4.0])
+    assert [r.tolist() for r in rank_ranges_from_cov(rating, cov)] == [[1, 2, 2], [1, 3, 3]]
+    # A common shift of all ratings (an anchor) adds the same to every entry of cov: nothing changes.
+    assert [r.tolist() for r in rank_ranges_from_cov(rating + 7, cov + 9.0)] == [[1, 2, 2], [1, 3, 3]]
+    assert [r.tolist() for r in rank_ranges_from_cov([1.0, 1.0, 0.0], None)] == [[1, 1, 3], [2, 2, 3]]

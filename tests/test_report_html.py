@@ -86,7 +86,7 @@ def test_leaderboard_ties_and_style_toggle(run):
     board = read_json(run / "leaderboard.json")["leaderboard"]
     assert [r["system"] for r in ctx["rows"]] == [r["system"] for r in board]
     top = {r["system"]: r for r in ctx["rows"]}
-    # alpha and the evil system are close: statistically tied, both can claim rank 1
+    # alpha and the evil system are close: their intervals overlap, both can claim rank 1
     assert EVIL_SYSTEM in top["alpha"]["tied_with"] and top["alpha"]["rank_min"] == 1
     assert top["delta"]["tied_with"] == [] or "alpha" not in top["delta"]["tied_with"]
     # lengths vary and the judge likes length: a style-controlled table and its toggle exist
@@ -261,3 +261,12 @@ def test_pointwise_judge_run_rates_from_scores_and_marks_spans(tmp_path):
     assert all('<mark class="span" title="minor factual: vague &lt;i&gt;">answer</mark>' in str(c["html"])
                for c in p0["candidates"])
     assert write_html_report(run).is_file()
+
+
+def test_overlapping_intervals_are_not_called_ties(run, page):
+    # Overlapping intervals do not separate two systems; they do not show them equal.
+    md = (run / "leaderboard.md").read_text(encoding="utf-8")
+    for text in (page, md):
+        assert "statistically tied" not in text
+    assert "intervals overlap with:" in page and "not evidence that they are equal" in page
+    assert "not that the systems are equal" in md

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.special import expit
 
-from ._bt import fit_pairs, hessian
+from ._bt import _objective, fit_pairs, hessian
 from ._graph import Pairs
 
 # Memory for the stacked Hessians of one chunk of replicates.
@@ -15,6 +16,9 @@ _CHUNK_BYTES = 256 * 2**20
 # Above this many systems a batch of dense Hessians no longer pays; refit one by one.
 _BATCH_MAX_SYSTEMS = 400
 _MAX_STEP = 3.0  # natural units: keeps a replicate whose MLE does not exist from exploding in one step
+# Largest gradient entry (per unit of total weight) at which a one-by-one refit counts as converged;
+# L-BFGS is asked for 1e-10, so this only catches fits that stopped short.
+_GRAD_TOL = 1e-6
 
 
 def unique_rows(pairs: Pairs, o: np.ndarray, w: np.ndarray):
@@ -173,16 +177,52 @@ def resample_clusters(pairs: Pairs, o, w, cluster, n_boot: int, rng: np.random.G
     return np.asarray((per_wo.T @ k.T).T), np.asarray((per_w.T @ k.T).T)
 
 
-def bootstrap_thetas(pairs: Pairs, o, w, theta_hat, n_boot: int, seed, reg: float = 0.0, cluster=None):
-    """Natural-scale strengths of ``n_boot`` multinomial bootstrap replicates.
+def mle_exists(a, b, wins, count, n_systems: int) -> np.ndarray:
+    """Whether the maximum-likelihood strengths (no prior) of each row of pair sums exist and are unique.
 
-    With ``cluster`` whole clusters are resampled instead of single verdicts.
+    ``wins`` and ``count`` are ``(n_rows, n_pairs)`` sums over the pairs ``(a, b)``. A row fails when
+    a system has no comparison, the comparison graph falls apart (the parts share no scale), or the
+    "took a win from" graph is not strongly connected (some group never lost, or never won, against
+    the rest, and its lead diverges): the conditions :func:`~referee.rate._graph.check_rateable`
+    checks on the full data.
+
+    Returns
+    -------
+    numpy.ndarray
+        One bool per row.
+    """
+    wins = np.atleast_2d(np.asarray(wins, dtype=np.float64))
+    count = np.atleast_2d(np.asarray(count, dtype=np.float64))
+    eps = 1e-12 * max(1.0, float(count.max(initial=0.0)))
+    took = wins > eps
+    gave = (count - wins) > eps
+    ok = np.ones(len(wins), dtype=bool)
+    seen: dict[bytes, bool] = {}
+    for r in range(len(wins)):
+        # Replicates repeat a handful of edge patterns (most often the full data's): decide each once.
+        key = np.packbits(np.concatenate([took[r], gave[r]])).tobytes()
+        if key not in seen:
+            src = np.concatenate([a[took[r]], b[gave[r]]])
+            dst = np.concatenate([b[took[r]], a[gave[r]]])
+            g = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n_systems, n_systems))
+            seen[key] = n_systems == 1 or connected_components(g, directed=True, connection="strong")[0] == 1
+        ok[r] = seen[key]
+    return ok
+
+
+def bootstrap_thetas(pairs: Pairs, o, w, theta_hat, n_boot: int, seed, reg: float = 0.0, cluster=None):
+    """Natural-scale strengths of ``n_boot`` multinomial bootstrap replicates, and which of them failed.
+
+    With ``cluster`` whole clusters are resampled instead of single verdicts. A replicate fails when
+    its fit did not converge or (with ``reg == 0``) its maximum-likelihood estimate does not exist
+    (:func:`mle_exists`: in the resample some system never lost, never won, or was never compared).
+    A failed replicate's strengths are wherever the iterations stopped, far out or arbitrary: they
+    are no draw of the estimate's sampling distribution and must not enter percentiles.
 
     Returns
     -------
     tuple
-        ``(thetas, n_failed)``: ``(n_boot, n_systems)`` array and how many
-        replicates did not converge (their MLE typically does not exist).
+        ``(thetas, failed)``: ``(n_boot, n_systems)`` array and one bool per replicate.
     """
     rng = np.random.default_rng(seed)
     n = pairs.n_systems
@@ -190,13 +230,18 @@ def bootstrap_thetas(pairs: Pairs, o, w, theta_hat, n_boot: int, seed, reg: floa
         wins, count = resample_pairs(pairs, o, w, n_boot, rng)
     else:
         wins, count = resample_clusters(pairs, o, w, cluster, n_boot, rng)
+    exists = mle_exists(pairs.a, pairs.b, wins, count, n) if reg == 0 else np.ones(n_boot, dtype=bool)
     if n > _BATCH_MAX_SYSTEMS:
         out = np.empty((n_boot, n))
+        ok = np.zeros(n_boot, dtype=bool)
         for i in range(n_boot):
             rep = Pairs(n, pairs.a, pairs.b, wins[i], count[i], count[i], wins[i], wins[i],
                         pairs.inverse, pairs.flipped, pairs.n_verdicts)
             out[i] = fit_pairs(rep, reg=reg + 1e-10, theta0=theta_hat)
-        return out, 0
+            # fit_pairs has no convergence flag; the gradient at its answer is one.
+            _, g = _objective(out[i], rep, reg + 1e-10, max(float(rep.count.sum()), 1e-300))
+            ok[i] = bool(np.all(np.isfinite(out[i]))) and float(np.max(np.abs(g))) < _GRAD_TOL
+        return out, ~(ok & exists)
     chunk = max(1, _CHUNK_BYTES // (8 * n * n * 2))
     H0 = hessian(pairs, theta_hat, reg)
     thetas, ok = [], []
@@ -204,4 +249,4 @@ def bootstrap_thetas(pairs: Pairs, o, w, theta_hat, n_boot: int, seed, reg: floa
         t, c = newton_batch(pairs.a, pairs.b, wins[s:s + chunk], count[s:s + chunk], n, theta_hat, reg=reg, H0=H0)
         thetas.append(t)
         ok.append(c)
-    return np.concatenate(thetas), int((~np.concatenate(ok)).sum())
+    return np.concatenate(thetas), ~(np.concatenate(ok) & exists)

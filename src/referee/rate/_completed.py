@@ -195,12 +195,13 @@ def _em(p, a, b, l, n, P, max_iter, tol, init=None):
 
 
 def rate_completed(systems, prompt_idx, a_idx, b_idx, outcome, *, n_boot=1000, seed=0, level=0.95, scale=400.0,
-                   base=1000.0):
+                   base=1000.0, reg=0.0):
     """:func:`rate_pairwise`'s table for comparisons chosen from earlier verdicts on the same prompt.
 
     Ratings from :func:`completed_bradley_terry`, percentile intervals and rank ranges from
     :func:`completed_bootstrap` (whole prompts resampled); verdict counts and win rates as
     observed. Use it for single-elimination brackets, where plain Bradley–Terry is biased.
+    ``reg`` is the Gaussian prior of :func:`rate_pairwise`, applied to every fit.
 
     Raises
     ------
@@ -210,19 +211,22 @@ def rate_completed(systems, prompt_idx, a_idx, b_idx, outcome, *, n_boot=1000, s
     from dataclasses import replace
 
     from ._bt import to_rating
-    from ._table import _percentiles, rank_ranges, rate_pairwise
+    from ._table import _percentiles, cluster_note, rank_ranges_from_replicates, rate_pairwise
 
     if n_boot < 2:
         raise RatingError("the bootstrap needs n_boot >= 2")
-    table = rate_pairwise(systems, a_idx, b_idx, outcome, ci="none", level=level, scale=scale, base=base)
+    table = rate_pairwise(systems, a_idx, b_idx, outcome, ci="none", level=level, scale=scale, base=base, reg=reg)
     n = len(table.systems)
-    rating = completed_bradley_terry(prompt_idx, a_idx, b_idx, outcome, n, scale=scale, base=base)
-    reps = to_rating(completed_bootstrap(prompt_idx, a_idx, b_idx, outcome, n, n_boot=n_boot, seed=seed),
+    rating = completed_bradley_terry(prompt_idx, a_idx, b_idx, outcome, n, scale=scale, base=base, reg=reg)
+    reps = to_rating(completed_bootstrap(prompt_idx, a_idx, b_idx, outcome, n, n_boot=n_boot, seed=seed, reg=reg),
                      None, scale, base)
     lower, upper = _percentiles(reps, 1.0 - level)
-    rank_min, rank_max = rank_ranges(lower, upper)
-    note = ("ratings of the full round-robin on the judged prompts, predicted from comparisons chosen by "
-            "earlier verdicts (per-prompt system effects; completed_bradley_terry)")
+    rank_min, rank_max = rank_ranges_from_replicates(reps, level, rating)
+    notes = [*table.notes, "ratings of the full round-robin on the judged prompts, predicted from comparisons chosen by "
+             "earlier verdicts (per-prompt system effects; completed_bradley_terry)"]
+    few = cluster_note(prompt_idx)
+    if few:
+        notes.append(few)
     return replace(table, rating=np.asarray(rating), lower=lower, upper=upper, rank_min=rank_min,
                    rank_max=rank_max, se=reps.std(axis=0, ddof=1), ci="bootstrap", n_boot=n_boot, seed=seed,
-                   clustered=True, replicates=reps, notes=[*table.notes, note])
+                   clustered=True, n_clusters=len(np.unique(np.asarray(prompt_idx))), replicates=reps, notes=notes)

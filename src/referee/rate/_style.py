@@ -13,7 +13,7 @@ from scipy.stats import norm
 from ..errors import RatingError
 from ._bt import _laplacian, nat_to_points
 from ._graph import aggregate, check_inputs, check_rateable
-from ._table import RatingTable, _resolve_anchor, rank_ranges
+from ._table import RatingTable, _resolve_anchor, cluster_note, rank_ranges_from_cov
 from ._threads import single_thread_blas
 
 STYLE_FEATURES = ("length", "headers", "lists", "bold")
@@ -297,7 +297,11 @@ def _style_controlled_bt(systems, a_idx, b_idx, outcome, covariates, weight=None
     rating = base + pts * (theta - ref)
     se = pts * np.sqrt(np.maximum(np.diag(cov)[:n], 0.0))
     lower, upper = rating - z * se, rating + z * se
-    rank_min, rank_max = rank_ranges(lower, upper)
+    rank_min, rank_max = rank_ranges_from_cov(rating, pts * pts * cov[:n, :n], level)
+    notes = [f"controlled for {', '.join(names)}"]
+    few = cluster_note(cluster)
+    if few:
+        notes.append(few)
     n_per = np.bincount(a, minlength=n) + np.bincount(b, minlength=n)
     wsum = np.bincount(a, weights=w, minlength=n) + np.bincount(b, weights=w, minlength=n)
     wwin = np.bincount(a, weights=w * o, minlength=n) + np.bincount(b, weights=w * (1 - o), minlength=n)
@@ -305,8 +309,8 @@ def _style_controlled_bt(systems, a_idx, b_idx, outcome, covariates, weight=None
                         rank_max=rank_max, n=n_per, win_rate=wwin / np.where(wsum > 0, wsum, 1.0), se=se,
                         method="bt-style", ci="sandwich", n_boot=0, seed=None, level=level,
                         anchor=None if anchor_i is None else systems[anchor_i], scale=scale, base=base,
-                        n_verdicts=V, cov=cov[:n, :n],
-                        notes=[f"controlled for {', '.join(names)}"])
+                        n_verdicts=V, cov=cov[:n, :n], clustered=cluster is not None,
+                        n_clusters=None if cluster is None else len(np.unique(np.asarray(cluster))), notes=notes)
     gse = np.sqrt(np.maximum(np.diag(cov)[n:], 0.0))
     return StyleFit(table=table, names=list(names), coef=gamma, coef_se=gse, coef_lower=gamma - z * gse,
                     coef_upper=gamma + z * gse, covariate_mean=mean, covariate_sd=sd,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import norm
+from scipy.stats import norm, rankdata
 
 from ..errors import RatingError
 from ._bootstrap import bootstrap_thetas
@@ -17,6 +17,8 @@ from ._threads import single_thread_blas
 
 METHODS = ("bt", "elo")
 CIS = ("bootstrap", "sandwich", "none")
+# Cluster-robust intervals rest on the number of clusters, not of verdicts; below this many they are unreliable.
+MIN_CLUSTERS = 10
 
 
 def rank_ranges(lower, upper):
@@ -25,6 +27,11 @@ def rank_ranges(lower, upper):
     A system's best rank is 1 plus the number of systems whose lower bound is
     above its upper bound (those are surely better); its worst rank is the number
     of systems minus those whose upper bound is below its lower bound.
+
+    Intervals of single ratings depend on the anchor (the anchor's has width zero
+    and the others absorb its uncertainty), and so do ranges computed from them;
+    the tables use :func:`rank_ranges_from_replicates` or
+    :func:`rank_ranges_from_cov`, which do not.
 
     Parameters
     ----------
@@ -51,6 +58,105 @@ def rank_ranges(lower, upper):
     return (1 + better).astype(np.int64), (n - worse).astype(np.int64)
 
 
+def rank_ranges_from_replicates(replicates, level=0.95, rating=None):
+    """Compute the best and worst rank of each system from bootstrap replicates of the ratings.
+
+    In each replicate a system's best rank is 1 plus the number of systems rated
+    strictly above it and its worst rank is the number of systems minus those
+    rated strictly below (systems with equal ratings share the range). The range
+    runs from the ``(1 - level) / 2`` quantile of the best ranks to the
+    ``(1 + level) / 2`` quantile of the worst ranks, both order statistics, so
+    whole ranks. Shifting all ratings of a replicate leaves its ranks unchanged:
+    the ranges do not depend on the anchor or on how ratings are centred.
+
+    Parameters
+    ----------
+    replicates : array_like
+        ``(n_replicates, n_systems)`` ratings, on any scale that preserves order.
+    level : float, optional
+        Share of replicates a range covers on each side's quantile (default 0.95).
+    rating : array_like, optional
+        The full-data ratings: each range is widened to contain the rank they give,
+        so a leaderboard's position never falls outside its own range.
+
+    Returns
+    -------
+    rank_min : numpy.ndarray
+        Best (smallest) rank of each system.
+    rank_max : numpy.ndarray
+        Worst (largest) rank of each system.
+    """
+    reps = np.asarray(replicates, dtype=np.float64)
+    alpha = 1.0 - level
+    best = rankdata(-reps, method="min", axis=1)
+    worst = rankdata(-reps, method="max", axis=1)
+    rank_min = np.quantile(best, alpha / 2, axis=0, method="inverted_cdf")
+    rank_max = np.quantile(worst, 1 - alpha / 2, axis=0, method="inverted_cdf")
+    if rating is not None:
+        r = -np.asarray(rating, dtype=np.float64)
+        rank_min = np.minimum(rank_min, rankdata(r, method="min"))
+        rank_max = np.maximum(rank_max, rankdata(r, method="max"))
+    return rank_min.astype(np.int64), rank_max.astype(np.int64)
+
+
+def rank_ranges_from_cov(rating, cov, level=0.95):
+    """Compute the best and worst rank of each system from normal intervals of rating differences.
+
+    System ``j`` is surely above ``i`` when the two-sided ``level`` interval of
+    ``rating[j] - rating[i]``, with variance ``cov[i, i] + cov[j, j] - 2 cov[i, j]``,
+    lies above zero. A system's best rank is 1 plus the systems surely above it, its
+    worst rank the number of systems minus those surely below. Differences, and
+    their variances, are the same whatever the anchor or centring, so the ranges
+    are too. ``cov=None`` (no uncertainty) gives the ranks of ``rating``, equal
+    ratings sharing a range.
+
+    Parameters
+    ----------
+    rating : array_like
+        Ratings of the systems.
+    cov : array_like or None
+        Their covariance, in the squared units of ``rating``.
+    level : float, optional
+        Confidence level of each difference's interval (default 0.95).
+
+    Returns
+    -------
+    rank_min : numpy.ndarray
+        Best (smallest) rank of each system.
+    rank_max : numpy.ndarray
+        Worst (largest) rank of each system.
+    """
+    r = np.asarray(rating, dtype=np.float64)
+    if cov is None:
+        return rankdata(-r, method="min").astype(np.int64), rankdata(-r, method="max").astype(np.int64)
+    c = np.asarray(cov, dtype=np.float64)
+    z = norm.ppf(0.5 + level / 2)
+    var = np.diag(c)
+    n = len(r)
+    above = np.zeros(n, dtype=np.int64)
+    below = np.zeros(n, dtype=np.int64)
+    # Row blocks keep the n x n difference matrices small for thousands of systems.
+    step = max(1, 2**20 // max(n, 1))
+    for s in range(0, n, step):
+        i = slice(s, min(s + step, n))
+        d = r[None, :] - r[i, None]                      # rating[j] - rating[i]
+        se = np.sqrt(np.maximum(var[None, :] + var[i, None] - 2 * c[i, :], 0.0))
+        above[i] = (d - z * se > 0).sum(axis=1)
+        below[i] = (d + z * se < 0).sum(axis=1)
+    return 1 + above, n - below
+
+
+def cluster_note(cluster) -> str | None:
+    """The note a table carries when its intervals rest on fewer than ``MIN_CLUSTERS`` clusters."""
+    if cluster is None:
+        return None
+    k = len(np.unique(np.asarray(cluster)))
+    if k >= MIN_CLUSTERS:
+        return None
+    return (f"intervals rest on only {k} cluster(s) (e.g. prompts): with fewer than {MIN_CLUSTERS}, resampling "
+            f"or summing whole clusters is unreliable and the intervals are usually too narrow")
+
+
 def _percentiles(reps, alpha):
     """Percentile interval bounds from bootstrap replicates (rows).
 
@@ -68,7 +174,13 @@ class RatingTable:
 
     Arrays are aligned with ``systems``. ``rating``, ``lower`` and ``upper`` share one
     scale: ``scale`` points multiply the odds of winning by 10, and the anchor system
-    (or the mean, if there is no anchor) sits at ``base``.
+    (or the mean, if there is no anchor) sits at ``base``. ``rank_min`` and ``rank_max``
+    do not depend on the anchor: from the replicates' ranks with a bootstrap
+    (:func:`rank_ranges_from_replicates`), from intervals of rating differences with
+    the sandwich (:func:`rank_ranges_from_cov`). ``replicates`` holds the bootstrap
+    replicates that entered the intervals; ``n_boot_failed`` of the ``n_boot`` drawn
+    were dropped (no finite ratings, see ``notes``). ``n_clusters`` is the number of
+    clusters a clustered interval rests on.
     """
 
     systems: list[str]
@@ -92,6 +204,7 @@ class RatingTable:
     n_verdicts: int = 0
     n_boot_failed: int = 0
     clustered: bool = False
+    n_clusters: int | None = None
     cov: np.ndarray | None = field(default=None, repr=False)
     replicates: np.ndarray | None = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)
@@ -122,7 +235,7 @@ class RatingTable:
         return {"method": self.method, "ci": self.ci, "n_boot": self.n_boot, "seed": self.seed,
                 "level": self.level, "anchor": self.anchor, "scale": self.scale, "base": self.base,
                 "reg": self.reg, "n_verdicts": self.n_verdicts, "n_boot_failed": self.n_boot_failed,
-                "clustered": self.clustered,
+                "clustered": self.clustered, "n_clusters": self.n_clusters,
                 "notes": list(self.notes)}
 
 
@@ -249,24 +362,36 @@ def _rate_pairwise(systems, a_idx, b_idx, outcome, weight=None, *, method="bt", 
     cov = None
     reps = None
     n_failed = 0
+    clustered = cluster is not None and method == "bt" and ci != "none"
+    if clustered:
+        note = cluster_note(cluster)
+        if note:
+            notes.append(note)
+    pts = nat_to_points(scale)
     if method == "bt":
         theta = fit_pairs(pairs, reg=reg)
         rating = to_rating(theta, anchor_i, scale, base)
-        pts = nat_to_points(scale)
         if ci == "sandwich":
             cov = shift_cov(sandwich_cov(pairs, theta, reg, o, w, cluster), anchor_i)
             se = pts * np.sqrt(np.maximum(np.diag(cov), 0.0))
             z = norm.ppf(1 - alpha / 2)
             lower, upper = rating - z * se, rating + z * se
         elif ci == "bootstrap":
-            thetas, n_failed = bootstrap_thetas(pairs, o, w, theta, n_boot, seed, reg, cluster)
-            reps = to_rating(thetas, anchor_i, scale, base)
+            thetas, failed = bootstrap_thetas(pairs, o, w, theta, n_boot, seed, reg, cluster)
+            n_failed = int(failed.sum())
+            if n_boot - n_failed < 2:
+                raise RatingError(f"{n_failed} of {n_boot} bootstrap replicates have no finite ratings (in those "
+                                  f"some system never lost, never won or was never compared): no bootstrap "
+                                  f"interval; fit with a prior (reg > 0) or use ci='sandwich'")
+            reps = to_rating(thetas[~failed], anchor_i, scale, base)
             lower, upper = _percentiles(reps, alpha)
             se = reps.std(axis=0, ddof=1)
             if n_failed:
-                notes.append(f"{n_failed} of {n_boot} bootstrap replicates did not converge "
-                             f"(in those some system never lost or never won); their ratings "
-                             f"are far out and widen the intervals")
+                notes.append(f"{n_failed} of {n_boot} bootstrap replicates were dropped: in those some system "
+                             f"never lost, never won or was never compared (or the refit did not converge), so "
+                             f"they have no finite ratings; intervals and rank ranges come from the other "
+                             f"{n_boot - n_failed}, and understate the uncertainty when many are dropped "
+                             f"(a prior, reg > 0, keeps every replicate)")
         else:
             lower = upper = rating
             se = np.full(n, np.nan)
@@ -288,11 +413,14 @@ def _rate_pairwise(systems, a_idx, b_idx, outcome, weight=None, *, method="bt", 
         else:
             lower = upper = rating
             se = np.full(n, np.nan)
-    rank_min, rank_max = rank_ranges(lower, upper)
+    if reps is not None:
+        rank_min, rank_max = rank_ranges_from_replicates(reps, level, rating)
+    else:
+        rank_min, rank_max = rank_ranges_from_cov(rating, None if cov is None else pts * pts * cov, level)
     return RatingTable(systems=systems, rating=rating, lower=np.asarray(lower), upper=np.asarray(upper),
                        rank_min=rank_min, rank_max=rank_max, n=n_per, win_rate=win_rate, se=se,
                        method=method, ci=ci, n_boot=n_boot if ci == "bootstrap" else 0, seed=seed,
                        level=level, anchor=None if anchor_i is None else systems[anchor_i], scale=scale,
                        base=base, reg=reg, n_verdicts=len(a), n_boot_failed=n_failed,
-                       clustered=cluster is not None and method == "bt" and ci != "none", cov=cov,
-                       replicates=reps, notes=notes)
+                       clustered=clustered, n_clusters=len(np.unique(np.asarray(cluster))) if clustered else None,
+                       cov=cov, replicates=reps, notes=notes)

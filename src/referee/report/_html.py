@@ -177,11 +177,11 @@ def _table_rows(table, level_rows: list[dict[str, Any]] | None = None) -> list[d
 
 
 def _decorate_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add the statistically-tied systems and a display rank to leaderboard rows.
+    """Add the systems whose intervals overlap (``tied_with``) and a display rank to leaderboard rows.
 
-    Two systems are tied when neither's interval lies wholly above the other's. The display
-    rank is the best rank a system can claim (1 + the systems surely better), so tied systems
-    share it.
+    ``tied_with`` lists the systems neither of whose intervals lies wholly above the other's: the
+    verdicts do not separate them at this level, which is not a finding that they are equal (the
+    wording the report uses). The display rank is the row's rank range (``rank_min``–``rank_max``).
     """
     out = []
     for r in rows:

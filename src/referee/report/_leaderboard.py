@@ -58,7 +58,8 @@ def leaderboard_markdown(rows: list[dict[str, Any]], provenance: dict[str, Any])
         f"{'–' if pc is None else f'{100 * pc:.0f}%'} of {beh.get('pairs_both_orders', 0)} pairs judged in both orders. "
         f"Truncated candidates: {beh.get('truncated_candidates', 0)}.",
         "",
-        "Systems whose rank ranges overlap are statistically tied. Plots, the win-rate matrix and every verdict: "
+        "Overlapping intervals or rank ranges mean these verdicts do not separate two systems at this level, "
+        "not that the systems are equal. Plots, the win-rate matrix and every verdict: "
         "`report.html` in the run folder (`referee report RUN_DIR` writes it again).",
         "",
     ]
