@@ -210,6 +210,13 @@ def test_a_schema1_store_is_upgraded_and_keeps_only_verdicts_about_its_texts(tmp
     assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION)
     with VerdictStore(path) as store:  # and it stays upgraded
         assert len(list(store.verdicts())) == 1
+        # the old text comes back: its verdict (found again by its id) is about the current text again
+        from referee.load import Candidate, Prompt
+
+        changes = store.put_candidates([Prompt(id="p1", text="question")],
+                                       [Candidate(prompt_id="p1", system="a", output="a before regenerating")])
+        assert (changes.candidates, changes.stale_verdicts) == (1, 1)
+        assert [o.p_a for o in store.pairwise_outcomes()] == [0.9]
 
 
 def test_a_store_from_a_newer_referee_is_one_clear_error(tmp_path):

@@ -327,6 +327,11 @@ class VerdictStore:
                 changes.stale_verdicts = sum(
                     1 for pid, systems, texts in self._bindings()
                     if before.is_current(pid, systems, texts) and not after.is_current(pid, systems, texts))
+            # An upgraded verdict whose texts were replaced when it was upgraded is found by its id
+            # (the same question) once they are back, and is used as it is: bind it again.
+            self._db.executemany("UPDATE verdicts SET texts=? WHERE verdict_id=?",
+                                 [(t, vid) for t, vid in _schema1_bindings(self._db, "WHERE texts = '[]'")
+                                  if t not in (None, "[]")])
         return changes
 
     def prompts(self) -> dict[str, dict[str, Any]]:
@@ -485,20 +490,21 @@ class _CurrentTexts:
         return texts is None or texts == self.binding(prompt_id, systems)
 
 
-def _schema1_bindings(db: sqlite3.Connection) -> list[tuple[str | None, str]]:
-    """``(texts, verdict_id)`` for every verdict of a schema-1 store.
+def _schema1_bindings(db: sqlite3.Connection, where: str = "") -> list[tuple[str | None, str]]:
+    """``(texts, verdict_id)`` for every verdict of a schema-1 store (or those ``where`` selects).
 
-    A verdict whose question key is the key of the stored texts judged them; one whose key is
-    not judged texts since replaced (``[]``); a stored ensemble's verdict (keyed on ids, not
-    texts) is current when all the member verdicts it combined are. The pointwise key with a
-    reference mirrors :func:`referee.judge.score_candidates`.
+    A verdict whose question key is the key of the stored texts judged them; any other judged
+    texts since replaced (``[]``); one about a prompt or system without stored texts cannot be
+    told (``None``). A stored ensemble's verdict (keyed on ids, not texts) is current when all
+    the member verdicts it combined are. The pointwise key with a reference mirrors
+    :func:`referee.judge.score_candidates`.
     """
     now = _CurrentTexts(db)
     texts = {pid: (t, ref) for pid, t, ref in db.execute("SELECT prompt_id, text, reference FROM prompts")}
     outputs = {(pid, s): o for pid, s, o in db.execute("SELECT prompt_id, system, output FROM candidates")}
     bound: dict[str, list[str] | None] = {}
     ensembles = []
-    for r in db.execute("SELECT verdict_id, question, judge_id, mode, prompt_id, systems, detail FROM verdicts"):
+    for r in db.execute(f"SELECT verdict_id, question, judge_id, mode, prompt_id, systems, detail FROM verdicts {where}"):
         vid, q, jid, mode, pid, systems = r[0], r[1], r[2], r[3], r[4], json.loads(r[5])
         binding = now.binding(pid, systems)
         if binding is None:
@@ -513,8 +519,15 @@ def _schema1_bindings(db: sqlite3.Connection) -> list[tuple[str | None, str]]:
         if len(outs) == 1 and ref:
             keys.add(question_key(jid, mode, prompt, [outs[0], f"\x00reference\x00{ref}"]))
         bound[vid] = binding if q in keys else []
+
+    def member_current(m: str) -> bool:
+        if m in bound:
+            return bound[m] != []
+        row = db.execute("SELECT prompt_id, systems, texts FROM verdicts WHERE verdict_id=?", (m,)).fetchone()
+        return row is None or now.is_current(row[0], json.loads(row[1]), None if row[2] is None else json.loads(row[2]))
+
     for vid, binding, members in ensembles:
-        bound[vid] = binding if all(bound.get(m) != [] for m in members) else []
+        bound[vid] = binding if all(member_current(m) for m in members) else []
     return [(None if t is None else json.dumps(t), vid) for vid, t in bound.items()]
 
 
