@@ -1,10 +1,11 @@
 """Combine stage: several judges/verifiers into one verdict without labels (weak supervision).
 
 Pure numpy over an items x verifiers matrix of P(a better) (``NaN`` = no verdict). The entry point
-is :func:`combine` (screening, a Dawid–Skene or triplet label model, one probability per item and a
-table of estimated accuracies); :func:`majority_vote` is the baseline; :func:`best_of_n` picks one
-candidate among n from pairwise probabilities. Reading and writing verdict files lives in
-:mod:`referee.combine._io` (re-exported here: :func:`read_verdicts`, :func:`store_ensemble`, ...).
+is :func:`combine` (screening, a Dawid–Skene or triplet label model symmetric under swapping a and b,
+one probability per decided item and a table of estimated accuracies); :func:`majority_vote` is the
+baseline; :func:`best_of_n` picks one candidate among n from pairwise probabilities. Reading and
+writing verdict files lives in :mod:`referee.combine._io` (re-exported here: :func:`read_verdicts`,
+:func:`store_ensemble`, ...).
 """
 
 from ._calibrate import PlattCalibrator

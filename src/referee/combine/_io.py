@@ -307,12 +307,15 @@ def read_verdicts(path: str | Path, judges: list[str] | None = None) -> VerdictT
 
 def ensemble_id(table: VerdictTable, ens: Ensemble) -> str:
     """Stable id of an ensemble judge: its method and members (kept and dropped), and its dependent
-    units and answer levels when there are any (so ids of ensembles without them did not change)."""
+    units, answer levels and an asymmetric label model when there are any (so ids of ensembles
+    without them did not change)."""
     spec: dict[str, Any] = {"method": ens.method, "members": sorted(table.judges), "kept": sorted(ens.kept)}
     if ens.units:
         spec["units"] = sorted(sorted(u) for u in ens.units)
     if ens.levels != 1:
         spec["levels"] = ens.levels
+    if not ens.symmetric:
+        spec["symmetric"] = False
     blob = json.dumps(spec)
     return ENSEMBLE_PREFIX + hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -322,7 +325,7 @@ def ensemble_spec(table: VerdictTable, ens: Ensemble) -> dict[str, Any]:
             "members": list(table.judges), "kept": ens.kept,
             "dropped": {m.name: m.reason for m in ens.members if not m.kept},
             "accuracy": {m.name: m.accuracy for m in ens.members if m.kept}, "prior": ens.prior,
-            "units": ens.units, "levels": ens.levels, "notes": ens.notes}
+            "units": ens.units, "levels": ens.levels, "symmetric": ens.symmetric, "notes": ens.notes}
 
 
 def combined_rows(table: VerdictTable, ens: Ensemble, *, judge_id: str | None = None) -> list[dict[str, Any]]:

@@ -199,7 +199,7 @@ def mle_exists(a, b, wins, count, n_systems: int) -> np.ndarray:
     ok = np.ones(len(wins), dtype=bool)
     seen: dict[bytes, bool] = {}
     for r in range(len(wins)):
-        # Replicates repeat a handful of edge patterns (most often the full data's): decide each once.
+        # Replicates often repeat an edge pattern (most often the full data's): decide each once.
         key = np.packbits(np.concatenate([took[r], gave[r]])).tobytes()
         if key not in seen:
             src = np.concatenate([a[took[r]], b[gave[r]]])
