@@ -222,8 +222,8 @@ def rate_completed(systems, prompt_idx, a_idx, b_idx, outcome, *, n_boot=1000, s
                      None, scale, base)
     lower, upper = _percentiles(reps, 1.0 - level)
     rank_min, rank_max = rank_ranges_from_replicates(reps, level, rating)
-    notes = [*table.notes, "ratings of the full round-robin on the judged prompts, predicted from comparisons chosen by "
-             "earlier verdicts (per-prompt system effects; completed_bradley_terry)"]
+    notes = [*table.notes, "ratings of the full round-robin on the judged prompts, predicted from comparisons "
+             "chosen by earlier verdicts (per-prompt system effects; completed_bradley_terry)"]
     few = cluster_note(prompt_idx)
     if few:
         notes.append(few)
