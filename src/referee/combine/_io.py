@@ -393,7 +393,8 @@ def store_ensemble(path: str | Path, table: VerdictTable, ens: Ensemble) -> str:
                               judge_id=jid, mode="pairwise", prompt_id=r["prompt_id"],
                               systems=[r["system_a"], r["system_b"]], status="ok", p_first=r["p_a"],
                               detail={"members": r["members"], "member_verdict_ids": r["verdict_ids"],
-                                      "agreement": r["agreement"], "consistent": r["consistent"]}))
+                                      "agreement": r["agreement"], "consistent": r["consistent"]}),
+                      replace=True)  # recomputed from the members' current verdicts, not asked: it supersedes
     finally:
         store.close()
     return jid
