@@ -173,7 +173,8 @@ def _schema1_store(path, rows):
     db.executescript("""
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE judges (judge_id TEXT PRIMARY KEY, spec TEXT NOT NULL, created_at TEXT NOT NULL);
-    CREATE TABLE verdicts (verdict_id TEXT PRIMARY KEY, question TEXT NOT NULL, judge_id TEXT NOT NULL, mode TEXT NOT NULL,
+    CREATE TABLE verdicts (verdict_id TEXT PRIMARY KEY, question TEXT NOT NULL, judge_id TEXT NOT NULL,
+        mode TEXT NOT NULL,
         prompt_id TEXT NOT NULL, systems TEXT NOT NULL, system_first TEXT, system_second TEXT,
         status TEXT NOT NULL CHECK (status IN ('ok', 'unparseable', 'error')), p_first REAL, score REAL,
         detail TEXT NOT NULL, raw TEXT NOT NULL, error TEXT, prompt_tokens INTEGER NOT NULL,

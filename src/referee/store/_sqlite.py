@@ -504,7 +504,8 @@ def _schema1_bindings(db: sqlite3.Connection, where: str = "") -> list[tuple[str
     outputs = {(pid, s): o for pid, s, o in db.execute("SELECT prompt_id, system, output FROM candidates")}
     bound: dict[str, list[str] | None] = {}
     ensembles = []
-    for r in db.execute(f"SELECT verdict_id, question, judge_id, mode, prompt_id, systems, detail FROM verdicts {where}"):
+    sql = f"SELECT verdict_id, question, judge_id, mode, prompt_id, systems, detail FROM verdicts {where}"
+    for r in db.execute(sql):
         vid, q, jid, mode, pid, systems = r[0], r[1], r[2], r[3], r[4], json.loads(r[5])
         binding = now.binding(pid, systems)
         if binding is None:
