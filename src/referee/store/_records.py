@@ -95,7 +95,8 @@ class TextChanges(BaseModel):
 
     def notice(self) -> str:
         """One line for the screen and ``run.json``."""
-        what = [f"{self.candidates} candidate text(s)"] + ([f"{self.prompts} prompt text(s)"] if self.prompts else [])
+        what = ([f"{self.candidates} candidate text(s)"] if self.candidates or not self.prompts else []) + \
+            ([f"{self.prompts} prompt text(s)"] if self.prompts else [])
         return (f"{' and '.join(what)} changed since the texts last stored in this run folder; "
                 f"{self.stale_verdicts} earlier verdict(s) about the old texts are kept in the store "
                 "but not used")
