@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,8 @@ from ._models import resolve_model
 from ._protocol import ChoiceProbs
 
 DEFAULT_N_CTX = 4096
+# Where each message's text goes in the rendered chat template (private-use characters).
+_SLOT = re.compile("\ue000(\\d+)\ue001")
 
 
 class LlamaCppBackend:
@@ -60,6 +63,7 @@ class LlamaCppBackend:
             add_generation_prompt=True,
         )
         self._choice_ids: dict[tuple[str, ...], dict[str, list[int]]] = {}
+        self._pieces_cache: dict[str, list[int | str]] = {}
 
     # -- identity ------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -82,8 +86,65 @@ class LlamaCppBackend:
             return ""
         return self.llm.detokenize([tok], special=True).decode("utf-8", errors="replace")
 
-    def _tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+    def _plain(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False) if text else []
+
+    def _template_pieces(self, text: str) -> list[int | str]:
+        """``text`` (rendered by the chat template, no untrusted text in it) as plain strings and the
+        ids of the control tokens it spells, in order."""
+        got = self._pieces_cache.get(text)
+        if got is None:
+            specials = {self._token_text(t) for t in self.llm.tokenize(text.encode("utf-8"), add_bos=False,
+                                                                       special=True) if self._is_control(t)}
+            specials.discard("")
+            got = []
+            if specials:
+                for part in re.split("(" + "|".join(map(re.escape, sorted(specials, key=len, reverse=True))) + ")",
+                                     text):
+                    if part in specials:
+                        got.append(self.llm.tokenize(part.encode("utf-8"), add_bos=False, special=True)[0])
+                    elif part:
+                        got.append(part)
+            elif text:
+                got.append(text)
+            self._pieces_cache[text] = got
+        return got
+
+    def _is_control(self, tok: int) -> bool:
+        # llama.cpp writes a control token's text only when asked for special pieces
+        return not self.llm.detokenize([tok], special=False) and bool(self.llm.detokenize([tok], special=True))
+
+    def encode(self, messages: Sequence[dict[str, str]], prefill: str = "") -> list[int]:
+        """The token ids the model sees for ``messages`` and the assistant ``prefill``.
+
+        Only the chat template's own markers become control tokens. Message texts (which carry
+        prompts and candidates) and the prefill are tokenized as plain text, so a candidate that
+        writes ``<|im_end|>`` shows those characters to the model instead of ending its turn.
+        The plain text on either side of a message is tokenized together with it, which is what
+        llama.cpp does for a prompt without special strings in its texts.
+        """
+        marked = [{**m, "content": f"\ue000{i}\ue001"} for i, m in enumerate(messages)]
+        rendered = self._formatter(messages=marked).prompt
+        parts = _SLOT.split(rendered)
+        seq: list[int | str] = []
+        for k, part in enumerate(parts):
+            if k % 2:
+                seq.append(str(messages[int(part)].get("content") or ""))
+            else:
+                seq.extend(self._template_pieces(part))
+        seq.append(prefill)
+        ids: list[int] = []
+        if self._needs_bos(rendered):
+            ids.append(self.llm.token_bos())
+        text = ""
+        for piece in seq:
+            if isinstance(piece, str):
+                text += piece
+            else:
+                ids += self._plain(text)
+                text = ""
+                ids.append(piece)
+        return ids + self._plain(text)
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
@@ -122,7 +183,7 @@ class LlamaCppBackend:
     def choice_probs(self, messages: Sequence[dict[str, str]], prefill: str,
                      choices: Sequence[str]) -> ChoiceProbs:
         t0 = time.perf_counter()
-        tokens = self._tokenize(self.render(messages, prefill), add_bos=self._needs_bos(messages, prefill))
+        tokens = self.encode(messages, prefill)
         n_ctx = self.context_size
         if len(tokens) >= n_ctx:
             raise BackendError(f"prompt of {len(tokens)} tokens does not fit the context of {n_ctx}")
@@ -139,11 +200,11 @@ class LlamaCppBackend:
         return ChoiceProbs(probs=probs, top=top, prompt_tokens=len(tokens),
                            evaluated_tokens=self._last_evaluated, latency_s=time.perf_counter() - t0)
 
-    def _needs_bos(self, messages: Sequence[dict[str, str]], prefill: str) -> bool:
+    def _needs_bos(self, rendered: str) -> bool:
         bos = self.llm.token_bos()
         if bos < 0 or not self.llm._model.add_bos_token():  # noqa: SLF001 - the only place llama-cpp exposes it
             return False
-        return not self.render(messages, prefill).startswith(self._token_text(bos))
+        return not rendered.startswith(self._token_text(bos))
 
     def _forward(self, tokens: list[int]) -> np.ndarray:
         llm = self.llm

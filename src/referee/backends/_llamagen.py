@@ -69,8 +69,9 @@ class LlamaGenerator:
                  json_schema: dict[str, Any] | None = None, prefill: str = "") -> Generation:
         """Greedy (or sampled, with ``temperature``) generation after the model's chat template."""
         t0 = time.perf_counter()
-        prompt = self.backend.render(messages, prefill)
-        n_prompt = self.backend.count_tokens(prompt)
+        # token ids, not a string: llama-cpp-python would parse special tokens in the texts
+        prompt = self.backend.encode(messages, prefill)
+        n_prompt = len(prompt)
         if n_prompt + 8 >= self.backend.context_size:
             raise BackendError(f"prompt of ~{n_prompt} tokens does not fit the context of {self.backend.context_size}")
         max_tokens = max(1, min(max_tokens, self.backend.context_size - n_prompt - 8))

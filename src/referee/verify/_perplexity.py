@@ -47,9 +47,7 @@ class Perplexity(Verifier):
     def check(self, question: str, response: str, reference: str | None) -> ScoredAnswer:
         b, llm = self.backend, self.backend.llm
         if self.condition:
-            ctx = llm.tokenize(b.render([{"role": "user", "content": question}], "").encode("utf-8"),
-                               add_bos=b._needs_bos([{"role": "user", "content": question}], ""),  # noqa: SLF001
-                               special=True)
+            ctx = b.encode([{"role": "user", "content": question}], "")
         else:
             ctx = [llm.token_bos()] if llm.token_bos() >= 0 else []
         resp = llm.tokenize(response.encode("utf-8"), add_bos=False, special=False)[: self.max_tokens]
