@@ -257,7 +257,9 @@ def test_make_judge_picks_the_judge_for_the_server_and_mode(tmp_path):
     no_lp = CannedServer(reply={**CANNED, "choices": [{**CANNED["choices"][0], "logprobs": None}]})
     try:
         assert isinstance(make_judge(f"openai:m@{with_lp.url}"), PairwiseLogprobJudge)
-        assert isinstance(make_judge(f"openai:m@{no_lp.url}"), GeneratePairwiseJudge)
+        # a server without logprobs is refused, not silently judged another way under another judge id
+        with pytest.raises(InputError, match="pairwise-generate"):
+            make_judge(f"openai:m@{no_lp.url}")
         assert isinstance(make_judge(f"openai:m@{with_lp.url}", mode="pairwise-generate"), GeneratePairwiseJudge)
         assert isinstance(make_judge(f"openai:m@{no_lp.url}", mode="pointwise"), RubricJudge)
         assert isinstance(make_judge(f"openai:m@{no_lp.url}", mode="pyes"), YesProbabilityJudge)

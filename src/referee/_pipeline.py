@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._version import __version__
-from .errors import InputError, RatingError
+from .errors import InputError, RatingDivergenceError, RatingError
 from .judge import JudgeProgress, PairwiseLogprobJudge, judge_comparisons, make_judge
 from .load import CandidateSet, load_candidates
 from .plan import Comparison, make_planner
@@ -44,9 +45,15 @@ class RankOptions(BaseModel):
     allow_missing: bool = False
     seed: int = 0
     n_boot: int = 1000
-    level: float = 0.95
+    level: float = Field(default=0.95, description="confidence level of the intervals")
+    reg: float | None = Field(
+        default=None, description="Gaussian prior on the natural-scale strengths; None: the maximum-"
+        "likelihood ratings, or FALLBACK_REG (noted) where they do not exist; 0: maximum likelihood or an error")
     n_ctx: int = 4096
     min_mass: float = 0.5
+    max_candidate_tokens: int | None = Field(
+        default=None, description="cut each candidate to this many tokens (None: each judge's default)")
+    concurrency: int | None = Field(default=None, description="requests in flight at once (openai: judges)")
     mode: str = "pairwise"
     template: Path | None = None
     report: bool = Field(default=True, description="write the self-contained report.html into the run folder")
@@ -125,8 +132,34 @@ def run_stats(verdicts: Sequence[Verdict], outcomes: Sequence[PairOutcome]) -> R
     )
 
 
-def rate_outcomes(systems: list[str], outcomes: Sequence[PairOutcome], *, n_boot: int, seed: int,
-                  level: float, plan: str = "round-robin") -> tuple[RatingTable, list[str]]:
+# The prior a run falls back to when maximum-likelihood ratings do not exist (hard verdicts and a
+# system that never won or never lost): strengths ~ Normal(0, 1/sqrt(reg)) in natural log-odds, an sd of
+# about 550 rating points. Weak enough to leave the gap of a 2:1 record over 24 prompts within 3 points
+# of its maximum-likelihood value, strong enough to keep a system that lost every verdict in view.
+FALLBACK_REG = 0.1
+
+
+@dataclass
+class RunRatings:
+    """A run's ratings and what the verdicts could not pin down.
+
+    Attributes:
+        table: the ratings.
+        unrated: systems without a single usable verdict (not in ``table``).
+        unbounded: system -> ``"below"`` / ``"above"`` for systems whose maximum-likelihood rating is
+            infinitely far below / above the rest; their rating is set by the prior.
+        fallback: whether the prior is :data:`FALLBACK_REG`, chosen because the maximum-likelihood
+            ratings do not exist (rather than one the caller asked for).
+    """
+
+    table: RatingTable
+    unrated: list[str]
+    unbounded: dict[str, str]
+    fallback: bool
+
+
+def rate_run(systems: list[str], outcomes: Sequence[PairOutcome], *, n_boot: int, seed: int, level: float,
+             plan: str = "round-robin", reg: float | None = None) -> RunRatings:
     """Bradley–Terry ratings with prompt-clustered bootstrap intervals from combined outcomes.
 
     Verdicts on one prompt are correlated (the same texts recur), so the bootstrap resamples
@@ -135,13 +168,17 @@ def rate_outcomes(systems: list[str], outcomes: Sequence[PairOutcome], *, n_boot
     :func:`referee.rate.rate_completed`: in a bracket, winners meet on the prompts they won,
     which biases plain Bradley–Terry.
 
-    Returns:
-        ``(table, unrated_systems)``.
+    With ``reg=None`` the ratings are the maximum-likelihood estimate where it exists. Where it
+    does not (0/1 verdicts from generate-then-parse, verifiers or replay, and a system that never
+    won, or never lost), they are fitted again with the weak prior :data:`FALLBACK_REG`; the table's
+    notes say so and name the systems, which are returned in ``unbounded``. An explicit ``reg`` is
+    used as given (``0``: maximum likelihood or :class:`RatingError`).
     """
     if not outcomes:
         raise RatingError("no usable verdicts to rate (every verdict was unparseable or an error)")
     seen = {s for o in outcomes for s in (o.system_a, o.system_b)}
     rated = [s for s in systems if s in seen]
+    unrated = [s for s in systems if s not in seen]
     index = {s: i for i, s in enumerate(rated)}
     prompt_index: dict[str, int] = {}
     a = np.fromiter((index[o.system_a] for o in outcomes), dtype=np.int64, count=len(outcomes))
@@ -149,12 +186,131 @@ def rate_outcomes(systems: list[str], outcomes: Sequence[PairOutcome], *, n_boot
     p = np.fromiter((o.p_a for o in outcomes), dtype=np.float64, count=len(outcomes))
     cluster = np.fromiter((prompt_index.setdefault(o.prompt_id, len(prompt_index)) for o in outcomes),
                           dtype=np.int64, count=len(outcomes))
-    if plan == "tournament" and len(prompt_index) > 1:
-        return rate_completed(rated, cluster, a, b, p, n_boot=n_boot, seed=seed, level=level), \
-            [s for s in systems if s not in seen]
-    table = rate_pairwise(rated, a, b, p, method="bt", ci="bootstrap", n_boot=n_boot, seed=seed, level=level,
-                          cluster=cluster if len(prompt_index) > 1 else None)
-    return table, [s for s in systems if s not in seen]
+
+    def fit(r: float) -> RatingTable:
+        if plan == "tournament" and len(prompt_index) > 1:
+            return rate_completed(rated, cluster, a, b, p, n_boot=n_boot, seed=seed, level=level, reg=r)
+        return rate_pairwise(rated, a, b, p, method="bt", ci="bootstrap", n_boot=n_boot, seed=seed, level=level,
+                             cluster=cluster if len(prompt_index) > 1 else None, reg=r)
+
+    try:
+        return RunRatings(fit(reg or 0.0), unrated, {}, False)
+    except RatingDivergenceError as e:
+        if reg is not None:
+            raise RatingError(f"{e} (with --reg R on the command line; the verdicts are stored, so running "
+                              f"again asks nothing)") from None
+        diverged = e
+    table = fit(FALLBACK_REG)
+    top, bottom = diverged.top, diverged.bottom
+    unbounded: dict[str, str] = {}
+    if len(bottom) <= len(top):
+        unbounded.update((rated[i], "below") for i in bottom)
+    if len(top) <= len(bottom):
+        unbounded.update((rated[i], "above") for i in top)
+    below = [s for s, side in unbounded.items() if side == "below"]
+    above = [s for s, side in unbounded.items() if side == "above"]
+    what = "; ".join(([f"{', '.join(below)} never won or tied a comparison"] if below else [])
+                     + ([f"{', '.join(above)} never lost one"] if above else []))
+    sd = table.scale / math.log(10.0) / math.sqrt(FALLBACK_REG)
+    side = "below" if not above else "above" if not below else "from"
+    note = (f"the maximum-likelihood ratings do not exist: {what}. All ratings use a weak Gaussian prior instead "
+            f"(reg={FALLBACK_REG:g}, an sd of {sd:.0f} rating points); how far {', '.join(unbounded)} "
+            f"{'is' if len(unbounded) == 1 else 'are'} {side} the others is set by that prior, not by the verdicts "
+            f"(--reg sets the prior)")
+    table = replace(table, notes=[note, *table.notes])
+    return RunRatings(table, unrated, unbounded, True)
+
+
+def rate_outcomes(systems: list[str], outcomes: Sequence[PairOutcome], *, n_boot: int, seed: int,
+                  level: float, plan: str = "round-robin", reg: float | None = None) -> tuple[RatingTable, list[str]]:
+    """:func:`rate_run`'s ``(table, unrated_systems)``."""
+    r = rate_run(systems, outcomes, n_boot=n_boot, seed=seed, level=level, plan=plan, reg=reg)
+    return r.table, r.unrated
+
+
+def check_options(options: RankOptions) -> None:
+    """Refuse options that contradict each other or that the run would ignore, before anything is
+    built, written or paid for.
+
+    Raises:
+        InputError: naming the option at fault.
+    """
+    given = options.model_fields_set
+    if options.judges and "judge" in given:
+        raise InputError(f"--judge {options.judge} next to --judges: list every judge in --judges", field="--judge")
+    if options.baseline is not None and options.plan != "baseline":
+        raise InputError(f"--baseline applies to --plan baseline only, not to --plan {options.plan}",
+                         field="--baseline")
+    if options.mode in NON_PAIRWISE_MODES:
+        _refuse_plan(options, f"--mode {options.mode}")
+    if not 0.0 < options.level < 1.0:
+        raise InputError(f"the confidence level must be between 0 and 1 (exclusive), not {options.level:g}",
+                         field="--level")
+    if options.n_boot < 2:
+        raise InputError(f"the bootstrap needs at least 2 replicates, not {options.n_boot}", field="--n-boot")
+    if options.reg is not None and not options.reg >= 0.0:
+        raise InputError(f"the prior strength must be 0 or more, not {options.reg:g}", field="--reg")
+    if not 0.0 <= options.min_mass <= 1.0:
+        raise InputError(f"the letter probability mass must be between 0 and 1, not {options.min_mass:g}",
+                         field="--min-mass")
+    for name, value in (("--max-candidate-tokens", options.max_candidate_tokens),
+                        ("--concurrency", options.concurrency)):
+        if value is not None and value < 1:
+            raise InputError(f"{name} must be at least 1, not {value}", field=name)
+
+
+NON_PAIRWISE_MODES = ("pointwise", "pyes", "listwise", "verifier")
+
+
+def _refuse_plan(options: RankOptions, judged_by: str) -> None:
+    # Non-pairwise judges judge every candidate: a plan or budget would be silently ignored.
+    if options.plan != "round-robin":
+        raise InputError(f"--plan {options.plan} chooses pairwise comparisons, and {judged_by} judges every "
+                         "candidate on its own: drop --plan or use a pairwise judge", field="--plan")
+    if options.budget is not None:
+        raise InputError(f"--budget limits pairwise comparisons, and {judged_by} judges every candidate on its "
+                         "own: drop --budget or use a pairwise judge", field="--budget")
+
+
+def _applicable(options: RankOptions, spec: str, specs: Sequence[str]) -> dict[str, Any]:
+    """``max_candidate_tokens`` / ``concurrency`` for ``spec`` when they apply to it. Among several
+    judges each takes what applies to it; an option that applies to none of them is refused."""
+    from .judge._make import judge_kind
+
+    kinds = {s: judge_kind(s) for s in specs}
+    out: dict[str, Any] = {}
+    for key, fits in (("max_candidate_tokens", ("llama", "openai")), ("concurrency", ("openai",))):
+        value = getattr(options, key)
+        if value is None:
+            continue
+        if kinds[spec] in fits or not any(kinds[s] in fits for s in specs):
+            out[key] = value  # the judge refuses it with one clear line if it does not apply
+    return out
+
+
+def check_judges(options: RankOptions, judges: Sequence[Any], cset: CandidateSet) -> None:
+    """Refuse, before the run folder exists, a run whose judges cannot do what the options ask.
+
+    Raises:
+        InputError: a plan or budget for judges that are not pairwise, ``--min-mass`` for judges
+        that read no letter probabilities, a verifier that compares with reference answers on
+        prompts that have none.
+    """
+    for j in judges:
+        if j.mode != "pairwise":
+            _refuse_plan(options, f"{j.name} (mode {j.mode})")
+    if "min_mass" in options.model_fields_set and not any(hasattr(j, "min_mass") for j in judges):
+        raise InputError(f"--min-mass applies to judges that read letter probabilities; "
+                         f"{', '.join(j.name for j in judges)} read none", field="--min-mass")
+    for j in judges:
+        if j.mode == "verifier" and getattr(j, "use_reference", False):
+            missing = [pid for pid, p in cset.prompts.items() if p.reference is None]
+            if missing:
+                shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                raise InputError(f"verifier {j.name} compares each output with the prompt's reference answer, "
+                                 f"and {len(missing)} of {len(cset.prompts)} prompts have none ({shown}): add a "
+                                 "'reference' field to the candidates or use a verifier that needs none",
+                                 field="reference")
 
 
 def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
@@ -179,6 +335,7 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
     """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
+    check_options(options)
     cset = load_candidates(options.candidates, allow_missing=options.allow_missing)
     if len(cset.systems) < 2:
         raise InputError(f"need at least two systems to rank, found {len(cset.systems)}: {cset.systems}")
@@ -198,10 +355,12 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
                 raise InputError(f"judge group {group}: {unknown or group} not among --judges {specs}",
                                  field="--judge-group")
         judges = [make_judge(spec, n_ctx=options.n_ctx, seed=options.seed, min_mass=options.min_mass,
-                             mode=options.mode, template=None if options.template is None else str(options.template))
+                             mode=options.mode, template=None if options.template is None else str(options.template),
+                             **_applicable(options, spec, specs))
                   for spec in specs]
     else:
         judges = [judge]
+    check_judges(options, judges, cset)
     for j in judges:
         if callable(getattr(j, "bind", None)):  # replayed verdicts are looked up by the texts' systems
             j.bind(cset)
@@ -267,10 +426,10 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
                 groups = [[ids[g] for g in group] for group in options.judge_groups]
             outcomes = _ensemble(store.path, judges, per_judge, provenance, groups)
         stats = run_stats(verdicts, outcomes)
-        table, unrated = rate_outcomes(cset.systems, outcomes, n_boot=options.n_boot, seed=options.seed,
-                                       level=options.level,
-                                       plan=options.plan if len(pairwise) == len(judges) else "round-robin")
-        rows = leaderboard_rows(table, stats)
+        ratings = rate_run(cset.systems, outcomes, n_boot=options.n_boot, seed=options.seed, level=options.level,
+                           plan=options.plan if len(pairwise) == len(judges) else "round-robin", reg=options.reg)
+        table, unrated = ratings.table, ratings.unrated
+        rows = leaderboard_rows(table, stats, unbounded=ratings.unbounded if ratings.fallback else None)
         provenance.update({
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "elapsed_s": round(time.perf_counter() - t0, 3),
@@ -285,9 +444,15 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
             "rating": {"method": "bradley-terry", "scale": "400*log10 odds + 1000 (mean 1000)",
                        "ci": "bootstrap over prompts" if table.clustered else "bootstrap",
                        "n_boot": options.n_boot, "level": options.level, "seed": options.seed,
+                       "reg": table.reg, "prior": "fallback" if ratings.fallback else (
+                           "given" if table.reg > 0 else "none"),
+                       "unbounded_systems": ratings.unbounded,
                        "notes": list(table.notes), "unrated_systems": unrated,
                        "ratings_sha256": _ratings_hash(rows)},
         })
+        provenance["judge"].update(_probed(judge))
+        for entry, j in zip(provenance.get("judges", []), judges):
+            entry.update(_probed(j))
         store.finish_run(run_id, provenance)
     finally:
         store.close()
@@ -311,14 +476,28 @@ def _ensemble(path: Path, judges: list[Any], per_judge: dict[str, list[PairOutco
     return outs
 
 
-def leaderboard_rows(table: RatingTable, stats: RunStats) -> list[dict[str, Any]]:
-    """Leaderboard rows, best first: the rating table plus the judge's behaviour per system."""
+def leaderboard_rows(table: RatingTable, stats: RunStats,
+                     unbounded: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Leaderboard rows, best first: the rating table plus the judge's behaviour per system.
+
+    With ``unbounded`` (from :func:`rate_run` after a fallback to the prior) every row also says
+    whether its rating is set by the prior: ``"below"``/``"above"`` the others, or ``None``.
+    """
     rows = []
     for rank_pos, rec in enumerate(sorted(table.to_records(), key=lambda r: -r["rating"]), 1):
         s = rec["system"]
-        rows.append({"rank": rank_pos, **rec, "verdicts": stats.per_system_verdicts.get(s, 0),
-                     "position_consistency": stats.per_system_consistency.get(s)})
+        row = {"rank": rank_pos, **rec, "verdicts": stats.per_system_verdicts.get(s, 0),
+               "position_consistency": stats.per_system_consistency.get(s)}
+        if unbounded is not None:
+            row["unbounded"] = unbounded.get(s)
+        rows.append(row)
     return rows
+
+
+def _probed(judge: Any) -> dict[str, Any]:
+    # What the server was found to offer goes into the provenance, never into the judge id.
+    caps = getattr(getattr(judge, "backend", None), "capabilities", None)
+    return {"server_capabilities": caps()} if callable(caps) else {}
 
 
 def _ratings_hash(rows: list[dict[str, Any]]) -> str:

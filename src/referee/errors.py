@@ -60,5 +60,21 @@ class RatingError(RefereeError):
     """The verdicts cannot be rated as asked (disconnected graph, no comparisons, ...)."""
 
 
+class RatingDivergenceError(RatingError):
+    """The maximum-likelihood ratings do not exist: some systems never lost (or never won) against the rest.
+
+    A prior (``reg > 0``) makes them finite; the caller decides whether to fit with one.
+
+    Attributes:
+        top: indices of the systems nobody outside their group ever beat (their lead diverges).
+        bottom: indices of the systems that never beat anyone outside their group.
+    """
+
+    def __init__(self, message: str, *, top: list[int], bottom: list[int]) -> None:
+        self.top = top
+        self.bottom = bottom
+        super().__init__(message)
+
+
 class StoreError(RefereeError):
     """The verdict store is unusable (wrong schema, another run's judge, ...)."""

@@ -21,7 +21,7 @@ console = Console()
 def rank(
     candidates: list[Path] = typer.Argument(..., help="JSONL/CSV/JSON/Parquet file(s) or a folder of per-system files"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="run folder (default referee-runs/<name>/)"),
-    judge: str = typer.Option(DEFAULT_JUDGE_MODEL, help="qwen2.5-coder-1.5b, smollm2-135m, a GGUF path, "
+    judge: Optional[str] = typer.Option(None, help=f"{DEFAULT_JUDGE_MODEL} (the default), smollm2-135m, a GGUF path, "
                               "openai:MODEL@URL (key from $REFEREE_API_KEY/$OPENAI_API_KEY), replay:FILE.jsonl[#annotator] "
                               "verify:bleu|chrf|exact|regex:PAT|length:N|json-schema:FILE|python-tests|perplexity, "
                               "or a judge config file (.json/.toml; see docs/judges.md)"),
@@ -33,7 +33,8 @@ def rank(
     mode: str = typer.Option("pairwise", help="pairwise, pairwise-generate, pointwise (rubric score + diagnoses), "
                              "pyes (pointwise P(Yes)) or listwise"),
     template: Optional[Path] = typer.Option(None, help="custom judge: a Jinja template file with a referee header"),
-    plan: str = typer.Option("round-robin", help="round-robin, baseline, tournament or adaptive"),
+    plan: Optional[str] = typer.Option(None, help="round-robin (the default), baseline (the default with "
+                                       "--baseline), tournament or adaptive"),
     baseline: Optional[str] = typer.Option(None, help="the system every other is compared with (plan 'baseline')"),
     budget: Optional[int] = typer.Option(None, help="at most this many comparisons (each = 2 judge calls)"),
     until: Optional[str] = typer.Option(None, help="adaptive stopping rule: 'separated'"),
@@ -42,18 +43,31 @@ def rank(
     allow_missing: bool = typer.Option(False, "--allow-missing", help="compare systems only where both answered"),
     seed: int = typer.Option(0, help="seed for plans and bootstrap"),
     n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap replicates for the intervals"),
+    level: float = typer.Option(0.95, help="confidence level of the intervals"),
+    reg: Optional[float] = typer.Option(None, help="Gaussian prior on the ratings (natural log-odds strengths, "
+                                        "penalty reg/2·θ²); default: none, or 0.1 with a note when a system never "
+                                        "won or never lost; 0: maximum likelihood or an error"),
     n_ctx: int = typer.Option(4096, "--n-ctx", help="judge context window (tokens)"),
+    min_mass: Optional[float] = typer.Option(None, "--min-mass", help="least letter probability mass that makes a "
+                                             "logprob verdict (default 0.5); below it the verdict is unparseable"),
+    max_candidate_tokens: Optional[int] = typer.Option(None, "--max-candidate-tokens",
+                                                       help="cut each candidate to this many tokens (LLM judges; "
+                                                       "default: the judge's own)"),
+    concurrency: Optional[int] = typer.Option(None, help="requests in flight at once (openai: judges; default 8)"),
     report: bool = typer.Option(True, "--report/--no-report", help="write the self-contained report.html"),
 ) -> None:
     """Judge every planned pair in both orders, fit Bradley–Terry ratings with bootstrap intervals."""
-    if baseline is not None and plan == "round-robin":
-        plan = "baseline"
-    options = RankOptions(candidates=candidates, output=output, judge=judge, plan=plan, baseline=baseline,
+    if plan is None:
+        plan = "round-robin" if baseline is None else "baseline"
+    # Only what was given: RankOptions tells a chosen value from a default (--judge next to --judges).
+    given = {k: v for k, v in (("judge", judge), ("min_mass", min_mass)) if v is not None}
+    options = RankOptions(candidates=candidates, output=output, plan=plan, baseline=baseline,
                           budget=budget, until=until, tolerance=tolerance, allow_missing=allow_missing, seed=seed,
-                          n_boot=n_boot, n_ctx=n_ctx, report=report, mode=mode, template=template,
+                          n_boot=n_boot, level=level, reg=reg, n_ctx=n_ctx, report=report, mode=mode,
+                          template=template, max_candidate_tokens=max_candidate_tokens, concurrency=concurrency,
                           judges=None if judges is None else [j.strip() for j in judges.split(",") if j.strip()],
                           judge_groups=[[j.strip() for j in g.split(",") if j.strip()] for g in judge_group or []]
-                          or None)
+                          or None, **given)
     columns = (TextColumn("[bold]judging[/]"), BarColumn(), MofNCompleteColumn(),
                TextColumn("cache hits {task.fields[hits]}"), TextColumn("{task.fields[speed]}"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
@@ -84,7 +98,9 @@ def print_result(result: RankResult) -> None:
     for r in result.rows:
         pc = _pct(r["position_consistency"])
         rr = f"{r['rank_min']}–{r['rank_max']}" if r["rank_min"] != r["rank_max"] else str(r["rank_min"])
-        table.add_row(str(r["rank"]), r["system"], f"{r['rating']:.0f}", f"{r['lower']:.0f} – {r['upper']:.0f}", rr,
+        # a rating the prior placed (see the note below the table) is marked where it is read
+        mark = {"below": " ↓prior", "above": " ↑prior"}.get(r.get("unbounded") or "", "")
+        table.add_row(str(r["rank"]), r["system"], f"{r['rating']:.0f}{mark}", f"{r['lower']:.0f} – {r['upper']:.0f}", rr,
                       f"{100 * r['win_rate']:.1f}%", str(r["verdicts"]), pc)
     console.print(table)
     v, beh = prov["verdicts"], prov["judge_behaviour"]

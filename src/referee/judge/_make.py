@@ -4,8 +4,9 @@
 
 - ``qwen2.5-coder-1.5b``, ``smollm2-135m``, ``/path/model.gguf``: llama.cpp in process;
 - ``openai:MODEL@URL``: an OpenAI-compatible server (key from ``$REFEREE_API_KEY`` or
-  ``$OPENAI_API_KEY``); pairwise mode reads logprobs when the server returns ``top_logprobs``,
-  otherwise it generates and parses a ``[[A]]``/``[[B]]``/``[[TIE]]`` verdict;
+  ``$OPENAI_API_KEY``); pairwise mode reads logprobs and refuses a server that returns no
+  ``top_logprobs`` (``--mode pairwise-generate`` generates and parses a ``[[A]]``/``[[B]]``/``[[TIE]]``
+  verdict instead);
 - ``replay:FILE.jsonl[#annotator]``: recorded verdicts played back (pairwise only);
 - ``verify:NAME[:ARG]``: a verifier (bleu, chrf, exact, regex:PATTERN, length:MAX_WORDS,
   json-schema:SCHEMA.json, python-tests, perplexity[:MODEL]);
@@ -108,12 +109,27 @@ def load_judge_config(path: str | Path) -> dict[str, Any]:
     return cfg
 
 
+def judge_kind(spec: str) -> str:
+    """What a ``--judge`` spec runs on: ``openai``, ``replay``, ``verify`` or ``llama`` (in process);
+    a judge config file is looked through to its ``judge``."""
+    if spec.endswith((".json", ".toml")) and Path(spec).is_file():
+        spec = load_judge_config(spec)["judge"]
+    for kind in ("openai", "replay", "verify"):
+        if spec.startswith(kind + ":"):
+            return kind
+    return "llama"
+
+
 def build_judge(spec: str, *, n_ctx: int = 4096, seed: int = 0, min_mass: float = 0.5, mode: str = "pairwise",
-                template: str | Path | None = None) -> Any:
+                template: str | Path | None = None, max_candidate_tokens: int | None = None,
+                concurrency: int | None = None) -> Any:
     """Build the judge for ``--judge spec --mode mode [--template FILE]`` (see the module notes).
 
     ``spec`` may also be a judge config file (``.json``/``.toml``, see :func:`load_judge_config`);
-    its settings win over the arguments.
+    its settings win over the arguments, except ``max_candidate_tokens`` and ``concurrency``,
+    which are only ever given on purpose. ``max_candidate_tokens`` (``None``: the judge's own
+    default) applies to LLM judges, ``concurrency`` to ``openai:`` judges; given to any other
+    judge, either is an :class:`InputError` rather than ignored.
     """
     if spec.endswith((".json", ".toml")) and Path(spec).is_file():
         cfg = load_judge_config(spec)
@@ -128,15 +144,29 @@ def build_judge(spec: str, *, n_ctx: int = 4096, seed: int = 0, min_mass: float 
         if "scale" in judge_opts:
             judge_opts["scale"] = tuple(judge_opts["scale"])
         return _build(inner, n_ctx=n_ctx, seed=seed, min_mass=min_mass, mode=mode, template=template,
-                      backend_opts=backend_opts, judge_opts=judge_opts)
-    return _build(spec, n_ctx=n_ctx, seed=seed, min_mass=min_mass, mode=mode, template=template)
+                      backend_opts=backend_opts, judge_opts=judge_opts, max_candidate_tokens=max_candidate_tokens,
+                      concurrency=concurrency)
+    return _build(spec, n_ctx=n_ctx, seed=seed, min_mass=min_mass, mode=mode, template=template,
+                  max_candidate_tokens=max_candidate_tokens, concurrency=concurrency)
 
 
 def _build(spec: str, *, n_ctx: int, seed: int, min_mass: float, mode: str, template: str | Path | None,
-           backend_opts: dict[str, Any] | None = None, judge_opts: dict[str, Any] | None = None) -> Any:
-    judge_opts = judge_opts or {}
+           backend_opts: dict[str, Any] | None = None, judge_opts: dict[str, Any] | None = None,
+           max_candidate_tokens: int | None = None, concurrency: int | None = None) -> Any:
+    judge_opts = dict(judge_opts or {})
+    backend_opts = dict(backend_opts or {})
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}: one of {', '.join(MODES)}", field="--mode")
+    kind = judge_kind(spec)
+    if concurrency is not None:
+        if kind != "openai":
+            raise InputError(f"--concurrency applies to openai: judges only, not to {spec}", field="--concurrency")
+        backend_opts["concurrency"] = concurrency
+    if max_candidate_tokens is not None:
+        if kind in ("replay", "verify"):
+            raise InputError(f"--max-candidate-tokens applies to LLM judges only; {spec} reads whole texts",
+                             field="--max-candidate-tokens")
+        judge_opts["max_candidate_tokens"] = max_candidate_tokens
     if spec.startswith("replay:"):
         from ..backends._replay import ReplayJudge
 
@@ -146,29 +176,34 @@ def _build(spec: str, *, n_ctx: int, seed: int, min_mass: float, mode: str, temp
         return ReplayJudge(path, annotator=annotator or None)
     if spec.startswith("verify:"):
         return make_verifier(spec, n_ctx=n_ctx)
-    backend = make_backend(spec, n_ctx=n_ctx, seed=seed, **(backend_opts or {}))
+    backend = make_backend(spec, n_ctx=n_ctx, seed=seed, **backend_opts)
+    cut = {k: judge_opts.pop(k) for k in ("max_candidate_tokens",) if k in judge_opts}
     if template is not None:
         from ._custom import CustomJudge
 
-        return CustomJudge(template, backend, min_mass=min_mass)
+        return CustomJudge(template, backend, min_mass=min_mass, **cut)
     if mode in ("pairwise", "pairwise-generate"):
         from ._generate import GeneratePairwiseJudge
         from ._pairwise import PairwiseLogprobJudge
 
-        generate = mode == "pairwise-generate"
-        if not generate and callable(getattr(backend, "supports_logprobs", None)):
-            generate = not backend.supports_logprobs()
-        if generate:
-            return GeneratePairwiseJudge(backend, **judge_opts)
-        return PairwiseLogprobJudge(backend, min_mass=min_mass)
+        if mode == "pairwise-generate":
+            return GeneratePairwiseJudge(backend, **judge_opts, **cut)
+        # What the server can do decides whether this judge works, never which judge it is: a
+        # switch to generated verdicts here would give another judge id, and a resumed run would
+        # pay for every question again.
+        if callable(getattr(backend, "supports_logprobs", None)) and not backend.supports_logprobs():
+            raise InputError(f"{backend.describe().get('base_url', spec)} returns no top_logprobs for chat "
+                             "completions, which the logprob judge reads; use --mode pairwise-generate to "
+                             "generate and parse verdicts instead", field="--mode")
+        return PairwiseLogprobJudge(backend, min_mass=min_mass, **cut)
     if mode == "pointwise":
         from ._pointwise import RubricJudge
 
-        return RubricJudge(backend, **judge_opts)
+        return RubricJudge(backend, **judge_opts, **cut)
     if mode == "pyes":
         from ._pointwise import YesProbabilityJudge
 
-        return YesProbabilityJudge(backend, min_mass=min_mass, **judge_opts)
+        return YesProbabilityJudge(backend, min_mass=min_mass, **judge_opts, **cut)
     from ._listwise import ListwiseJudge
 
-    return ListwiseJudge(backend, **judge_opts)
+    return ListwiseJudge(backend, **judge_opts, **cut)

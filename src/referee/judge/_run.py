@@ -31,10 +31,13 @@ class JudgeProgress:
 
 
 def make_judge(spec: str = "qwen2.5-coder-1.5b", *, n_ctx: int = 4096, seed: int = 0,
-               min_mass: float = 0.5, mode: str = "pairwise", template: str | None = None) -> PairwiseLogprobJudge:
+               min_mass: float = 0.5, mode: str = "pairwise", template: str | None = None,
+               max_candidate_tokens: int | None = None, concurrency: int | None = None) -> PairwiseLogprobJudge:
     """Build the judge named by ``spec``: a packaged model name or a GGUF path (llama.cpp),
     ``openai:MODEL@URL``, ``replay:FILE``, ``verify:NAME``; ``mode`` and ``template`` pick the
-    judge kind (see :mod:`referee.judge._make`).
+    judge kind (see :mod:`referee.judge._make`). ``max_candidate_tokens`` (LLM judges; ``None``:
+    the judge's default) and ``concurrency`` (``openai:`` judges; ``None``: the backend's default)
+    are refused by judges they do not apply to.
 
     Raises:
         ModelNotInstalledError: the model's package is missing (the message says what to install).
@@ -42,7 +45,8 @@ def make_judge(spec: str = "qwen2.5-coder-1.5b", *, n_ctx: int = 4096, seed: int
     """
     from ._make import build_judge
 
-    return build_judge(spec, n_ctx=n_ctx, seed=seed, min_mass=min_mass, mode=mode, template=template)
+    return build_judge(spec, n_ctx=n_ctx, seed=seed, min_mass=min_mass, mode=mode, template=template,
+                       max_candidate_tokens=max_candidate_tokens, concurrency=concurrency)
 
 
 def ordered_requests(comparisons: Iterable[Comparison], systems: list[str]) -> list[tuple[str, str, str]]:

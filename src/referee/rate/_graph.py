@@ -8,7 +8,7 @@ import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ..errors import RatingError
+from ..errors import RatingDivergenceError, RatingError
 
 # Above this many possible (a, b) keys a dense bincount would waste memory; sort instead.
 _DENSE_KEY_LIMIT = 4_000_000
@@ -170,18 +170,25 @@ def check_rateable(pairs: Pairs, systems=None, reg: float = 0.0, constant_outcom
     digraph = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
     k, labels = connected_components(digraph, directed=True, connection="strong")
     if k > 1:
-        # A component nobody outside ever beat: its members' lead over the rest diverges.
+        # A component nobody outside ever beat: its members' lead over the rest diverges; one
+        # that never beat anyone outside trails by an infinite gap.
         has_incoming = np.zeros(k, dtype=bool)
+        has_outgoing = np.zeros(k, dtype=bool)
         cross = labels[src] != labels[dst]
         has_incoming[labels[dst[cross]]] = True
+        has_outgoing[labels[src[cross]]] = True
         top = np.flatnonzero(np.isin(labels, np.flatnonzero(~has_incoming)))
+        bottom = np.flatnonzero(np.isin(labels, np.flatnonzero(~has_outgoing)))
         if len(top) == n:  # cannot happen for k > 1, kept as a guard
             top = np.flatnonzero(labels == labels[0])
         if constant_outcome is not None:
             what = (f"every verdict has the same outcome ({constant_outcome:g}), e.g. a judge that "
                     f"always prefers the first position")
+        elif len(bottom) < len(top):  # name the smaller group: "X never won" reads better than "all but X never lost"
+            what = f"system(s) {_names(bottom, systems)} never won or tied a comparison against the others"
         else:
             what = f"system(s) {_names(top, systems)} never lost a comparison against the others"
-        raise RatingError(f"ratings diverge to infinity: {what}, so the maximum-likelihood "
-                          f"Bradley-Terry ratings do not exist; collect more varied verdicts, "
-                          f"or fit with a prior (reg > 0, e.g. reg=0.01), which shrinks ratings toward each other")
+        raise RatingDivergenceError(
+            f"ratings diverge to infinity: {what}, so the maximum-likelihood Bradley-Terry ratings do not "
+            f"exist; collect more varied verdicts, or fit with a prior (reg > 0, e.g. reg=0.01), which "
+            f"shrinks ratings toward each other", top=top.tolist(), bottom=bottom.tolist())

@@ -48,8 +48,11 @@ def leaderboard_markdown(rows: list[dict[str, Any]], provenance: dict[str, Any])
     for r in rows:
         rr = f"{r['rank_min']}–{r['rank_max']}" if r["rank_min"] != r["rank_max"] else f"{r['rank_min']}"
         pc = "–" if r.get("position_consistency") is None else f"{100 * r['position_consistency']:.0f}%"
-        lines.append(f"| {r['rank']} | {_md_escape(r['system'])} | {r['rating']:.0f} | {r['lower']:.0f} – {r['upper']:.0f} "
+        mark = {"below": " ↓prior", "above": " ↑prior"}.get(r.get("unbounded") or "", "")
+        lines.append(f"| {r['rank']} | {_md_escape(r['system'])} | {r['rating']:.0f}{mark} | {r['lower']:.0f} – {r['upper']:.0f} "
                      f"| {rr} | {100 * r['win_rate']:.1f}% | {r['verdicts']} | {pc} |")
+    for note in rating.get("notes") or []:
+        lines += ["", f"Note: {_md_escape(str(note))}"]
     pc = beh.get("position_consistency")
     lines += [
         "",
