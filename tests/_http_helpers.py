@@ -127,7 +127,8 @@ class FaultProxy(_ThreadServer):
 
     ``faults`` is a queue consumed one per request: ``"429"``, ``"500"``, ``"drop"`` (close the
     connection without answering), ``("slow", seconds)`` (wait, then forward), ``("hang", seconds)``
-    (wait, then close without answering) or ``"pass"``;
+    (wait, then close without answering), ``"no-logprobs"`` (forward, then strip the reply's
+    logprobs, as a server started without them answers) or ``"pass"``;
     when empty, requests pass. ``seen`` records (path, headers, body) of every request.
     """
 
@@ -175,7 +176,13 @@ class FaultProxy(_ThreadServer):
                         target = self.upstream.removesuffix("/v1") + path
                     fwd = {k: v for k, v in headers.items() if k in ("content-type", "authorization")}
                     r = await client.request(method, target, content=body, headers=fwd)
-                    writer.write(_response(r.status_code, r.content))
+                    content = r.content
+                    if fault == "no-logprobs" and r.status_code == 200:
+                        reply = json.loads(content)
+                        for choice in reply.get("choices", []):
+                            choice["logprobs"] = None
+                        content = json.dumps(reply).encode()
+                    writer.write(_response(r.status_code, content))
                     await writer.drain()
             finally:
                 try:

@@ -14,7 +14,7 @@ import pytest
 from referee import RankOptions, rank
 from referee.backends import OpenAIBackend, ServerUnreachableError
 from referee.backends._openai import parse_openai_spec
-from referee.errors import BackendError
+from referee.errors import BackendError, InputError
 from referee.judge import GeneratePairwiseJudge, PairwiseLogprobJudge, RubricJudge, make_judge
 from referee.store import VerdictStore
 
@@ -211,8 +211,13 @@ def test_rank_with_the_generate_then_parse_judge_on_a_server_without_logprobs(tm
     srv = CannedServer(reply=reply)
     try:
         data = example_subset(tmp_path, ("q01", "q05"))
+        # the logprob judge is refused up front, not swapped for another judge under the same options
+        with pytest.raises(InputError, match="pairwise-generate"):
+            rank(RankOptions(candidates=[data], output=tmp_path / "refused", judge=f"openai:m@{srv.url}",
+                             n_boot=50, report=False))
+        assert not (tmp_path / "refused").exists()
         res = rank(RankOptions(candidates=[data], output=tmp_path / "run", judge=f"openai:m@{srv.url}", n_boot=50,
-                               report=False))
+                               mode="pairwise-generate", report=False))
     finally:
         srv.stop()
     assert res.provenance["judge"]["method"].startswith("generate then parse")
@@ -256,7 +261,8 @@ def test_token_counts_come_from_the_server_tokenizer(server):
     from referee.backends import resolve_model
 
     backend = OpenAIBackend("smol", server.url, n_ctx=2048)
-    assert backend.remote_tokenizer and backend.describe()["tokens"] == "server/extras/tokenize"
+    assert backend.remote_tokenizer and backend.capabilities()["tokenizer"] == "/extras/tokenize"
+    assert backend.describe()["tokens"] == "auto:3"  # as configured, whatever the probe found
     local = Llama(str(resolve_model("smollm2-135m")[0]), vocab_only=True, verbose=False)
     for text in ("What is 2+2?", "def f(x):\n    return x ** 2\n" * 5, "你好，世界。" * 20, "🙂 emoji " * 10):
         assert backend.count_tokens(text) == len(local.tokenize(text.encode(), special=True))
@@ -286,7 +292,7 @@ def test_a_server_without_a_tokenizer_gets_estimates(canned):
     backend = OpenAIBackend("m", canned.url)
     assert not backend.remote_tokenizer  # the canned server answers chat completions only
     assert backend.count_tokens("abcdef") == 2 and backend.count_tokens("你好") == 2
-    assert backend.describe()["tokens"] == "estimate:3"
+    assert backend.capabilities()["tokenizer"] is None and backend.describe()["tokens"] == "auto:3"
 
 
 def test_a_tokenizer_failure_mid_run_is_an_error_verdict_asked_again_on_resume(server, tmp_path):
@@ -305,5 +311,66 @@ def test_a_tokenizer_failure_mid_run_is_an_error_verdict_asked_again_on_resume(s
         assert any(p.endswith("/extras/tokenize") for p, _, _ in proxy.seen)
         again = rank(opts, judge=judge)
         assert again.progress.asked == 1 and again.provenance["verdicts"]["ok"] == 3
+    finally:
+        proxy.stop()
+
+
+def test_the_judge_id_comes_from_configuration_not_from_the_tokenizer_probe(server):
+    proxy = FaultProxy(server.url, forward_root=True)
+    try:
+        steady = PairwiseLogprobJudge(OpenAIBackend("smol", proxy.url, n_ctx=2048, backoff=0.01))
+        flaky = OpenAIBackend("smol", proxy.url, n_ctx=2048, backoff=0.01)
+        proxy.faults.append("500")  # the tokenizer probe, the judge's first request, fails once
+        judge = PairwiseLogprobJudge(flaky)
+        assert judge.judge_id == steady.judge_id
+        assert flaky.capabilities()["tokenizer"] == "/extras/tokenize"  # retried, not taken for "no tokenizer"
+        # a probe failure that outlasts the retries is an error, never a silent switch to estimates
+        once = OpenAIBackend("smol", proxy.url, n_ctx=2048, max_retries=0)
+        proxy.faults.append("500")
+        with pytest.raises(BackendError, match="tokenizer"):
+            PairwiseLogprobJudge(once)
+        assert once.capabilities()["tokenizer"] == "not probed"
+        assert PairwiseLogprobJudge(once).judge_id == steady.judge_id
+    finally:
+        proxy.stop()
+
+
+def test_a_resumed_run_after_a_transient_probe_failure_asks_nothing_again(server, tmp_path):
+    proxy = FaultProxy(server.url, forward_root=True)
+    try:
+        opts = RankOptions(candidates=[example_subset(tmp_path, ("q01",))], output=tmp_path / "run",
+                           judge=f"openai:smol@{proxy.url}", n_ctx=2048, min_mass=0.0, n_boot=20, report=False)
+        first = rank(opts)
+        assert first.provenance["verdicts"]["asked"] == 6
+        proxy.faults.extend(["pass", "500"])  # building the judge: the logprobs check passes, the tokenizer probe fails
+        again = rank(opts)
+        assert again.provenance["judge"]["id"] == first.provenance["judge"]["id"]
+        assert again.progress.asked == 0 and again.provenance["verdicts"]["cache_hits"] == 6
+        # what the probes found is recorded beside the id, not in it
+        assert again.provenance["judge"]["server_capabilities"] == {"tokenizer": "/extras/tokenize", "logprobs": True}
+    finally:
+        proxy.stop()
+
+
+def test_a_logprob_judge_whose_server_stops_sending_logprobs_gives_error_verdicts(server, tmp_path):
+    proxy = FaultProxy(server.url)  # tokenizer routes are not forwarded: token counts are estimates here
+    try:
+        proxy.faults.append("no-logprobs")  # the logprobs check when the judge is built
+        with pytest.raises(InputError, match="pairwise-generate"):
+            make_judge(f"openai:smol@{proxy.url}", n_ctx=2048)
+        backend = OpenAIBackend("smol", proxy.url, n_ctx=2048, concurrency=1)
+        judge = PairwiseLogprobJudge(backend, min_mass=0.05)
+        assert judge.judge_id == make_judge(f"openai:smol@{proxy.url}", n_ctx=2048, min_mass=0.05).judge_id
+        opts = RankOptions(candidates=[example_subset(tmp_path, ("q01",))], output=tmp_path / "run", n_boot=20,
+                           report=False)
+        proxy.faults.append("no-logprobs")  # one verdict's reply comes back without logprobs
+        first = rank(opts, judge=judge)
+        assert first.provenance["verdicts"]["error"] == 1 and first.provenance["verdicts"]["total"] == 6
+        assert first.provenance["judge"]["method"].startswith("next-token logprobs")
+        with VerdictStore.open(tmp_path / "run" / "verdicts.sqlite") as st:
+            errors = [v for v in st.verdicts() if v.status == "error"]
+        assert len(errors) == 1 and "without top_logprobs" in errors[0].error
+        again = rank(opts, judge=judge)
+        assert again.progress.asked == 1 and again.provenance["verdicts"]["error"] == 0
     finally:
         proxy.stop()

@@ -144,15 +144,26 @@ class OpenAIBackend:
         # None: not probed yet; "" : the server has none; else the route that answered
         self._tok_route: str | None = None if tokenizer == "auto" else ""
         self._tok_cache: dict[str, int] = {}
+        self._probe_lock = threading.Lock()
         self.stats = {"requests": 0, "retries": 0}
 
     # -- identity ------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         # No key, no concurrency/timeouts: they change how, not what, the judge answers.
-        # How tokens are counted decides where long texts are cut, so it is part of the judge's identity.
-        tokens = f"server{self._tok_route}" if self.remote_tokenizer else f"estimate:{self.chars_per_token:g}"
+        # How tokens are counted decides where long texts are cut, so it is part of the judge's identity,
+        # as configured: what a probe found must not change the id (a transient failure would make a
+        # resumed run pay for every question again). capabilities() records what was found.
+        tokens = f"{self.tokenizer}:{self.chars_per_token:g}"
         return {"backend": "openai-http", "model": self.model, "base_url": clean_url(self.base_url),
                 "n_ctx": self.n_ctx, "seed": self.seed, "tokens": tokens}
+
+    def capabilities(self) -> dict[str, Any]:
+        """What the server was found to offer (for provenance, never for identity): the tokenizer
+        route that counts tokens (``None``: estimates) and whether replies carry ``top_logprobs``;
+        ``"not probed"`` when it was never asked."""
+        route: Any = "not probed" if self._tok_route is None else (self._tok_route or None)
+        logprobs: Any = "not probed" if self._logprobs is None else self._logprobs
+        return {"tokenizer": route, "logprobs": logprobs}
 
     @property
     def context_size(self) -> int:
@@ -170,6 +181,11 @@ class OpenAIBackend:
             self._probe_tokenizer()
         return bool(self._tok_route)
 
+    @property
+    def may_block(self) -> bool:
+        """Whether counting tokens may send a request (server tokenizer, or not probed yet)."""
+        return self._tok_route is None or bool(self._tok_route)
+
     def _server_root(self) -> str:
         root = self.base_url
         return root[: -len("/v1")] if root.endswith("/v1") else root
@@ -177,35 +193,41 @@ class OpenAIBackend:
     async def _atokenize(self, route: str, text: str, *, probe: bool = False) -> int | None:
         """Token count from the server's tokenizer ``route`` (at the server root, not under ``/v1``).
 
-        A probe asks once and takes any failure as "no tokenizer here"; afterwards counts are
-        asked like any request (retries, backoff, one error type)."""
+        Asked like any request (retries, backoff, one error type). A probe takes only a definite
+        answer as "no tokenizer here": an error status that is not retried (404, 405, ...) or a
+        reply without tokens. A transient failure (429, 5xx, timeouts) that outlasts the retries
+        is a :class:`BackendError`, so the question is asked again instead of silently counting
+        by estimate from then on."""
         body = {"model": self.model, "input": text} if route.startswith("/extras") else \
             {"model": self.model, "prompt": text, "content": text, "add_special_tokens": False}
-        if probe:
-            assert self._client is not None
-            r = await self._client.post(self._server_root() + route, content=orjson.dumps(body))
-            try:
-                data = orjson.loads(r.content) if r.status_code == 200 else None
-            except ValueError:
-                data = None
-        else:
+        try:
             data = await self.apost(route, body, root=True)
+        except ServerResponseError:
+            if not probe:
+                raise
+            data = None
         tokens = data.get("tokens") if isinstance(data, dict) else None
         return len(tokens) if isinstance(tokens, list) else None
 
     def _probe_tokenizer(self) -> None:
         if self._thread is not None and threading.current_thread() is self._thread:
             raise RuntimeError("the tokenizer probe blocks on the backend's loop: call it from another thread")
-        for route in ("/extras/tokenize", "/tokenize"):
-            try:
-                n = self._run(self._atokenize(route, "referee", probe=True))
-            except httpx.HTTPError as e:
-                raise ServerUnreachableError(f"server {clean_url(self.base_url)} is unreachable: {_short(e)}. "
-                                             "Is it running, and is the URL right?") from None
-            if n:
-                self._tok_route = route
+        with self._probe_lock:  # concurrent verdicts may all find the tokenizer unprobed
+            if self._tok_route is not None:
                 return
-        self._tok_route = ""
+            for route in ("/extras/tokenize", "/tokenize"):
+                try:
+                    n = self._run(self._atokenize(route, "referee", probe=True))
+                except ServerUnreachableError:
+                    raise
+                except BackendError as e:
+                    raise BackendError(f"the server's tokenizer could not be asked: {e}. Token counts decide "
+                                       "where long texts are cut, so referee does not guess; run again, or set "
+                                       "tokenizer = \"estimate\" in a judge config file") from None
+                if n:
+                    self._tok_route = route
+                    return
+            self._tok_route = ""
 
     def count_tokens(self, text: str) -> int:
         if not self.remote_tokenizer:
@@ -437,7 +459,9 @@ class OpenAIBackend:
                                     json_schema=json_schema, logprobs=logprobs))
 
     def supports_logprobs(self) -> bool:
-        """Whether the server returns ``top_logprobs`` for chat completions (asked once, remembered)."""
+        """Whether the server returns ``top_logprobs`` for chat completions (asked once, remembered).
+
+        For checks and provenance only: a judge's identity never depends on the answer."""
         if self._logprobs is None:
             g = self.generate([{"role": "user", "content": "Say OK."}], max_tokens=1, logprobs=True)
             self._logprobs = bool(g.logprobs and g.logprobs[0].get("top_logprobs"))
@@ -449,6 +473,12 @@ class OpenAIBackend:
         t0 = time.perf_counter()
         msgs = with_prefill_instruction(messages, prefill, choices)
         g = await self.achat(msgs, max_tokens=8, logprobs=True)
+        if not any(isinstance(s, dict) and s.get("top_logprobs") for s in g.logprobs or []):
+            # Without them the letters' mass would read as 0: an unparseable verdict, kept for good.
+            # A server that stopped sending them is a failure, asked again on resume.
+            raise ServerResponseError(f"{clean_url(self.base_url)} answered without top_logprobs, which a logprob "
+                                      "judge reads (was the server restarted without logprobs support? "
+                                      "--mode pairwise-generate judges without them, under another judge id)")
         return read_choice_probs(g, choices, time.perf_counter() - t0)
 
     def choice_probs(self, messages: Sequence[dict[str, str]], prefill: str,
@@ -464,8 +494,9 @@ class OpenAIBackend:
 
 async def off_loop(backend: Any, fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(*args)`` from a coroutine on the backend's loop, in a worker thread when it may block on
-    the backend itself (token counts asked of the server), else directly (no thread hop)."""
-    if getattr(backend, "remote_tokenizer", False):
+    the backend itself (token counts asked of the server, or the tokenizer not probed yet), else
+    directly (no thread hop)."""
+    if getattr(backend, "may_block", False):
         return await asyncio.to_thread(fn, *args)
     return fn(*args)
 
