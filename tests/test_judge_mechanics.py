@@ -98,7 +98,7 @@ def test_both_orders_stored_resume_asks_nothing_and_ratings_repeat(smol_judge, s
     first = rank(opts, judge=smol_judge)
     assert first.progress.asked == 18 and first.progress.cache_hits == 0  # 3 prompts x 3 pairs x 2 orders
     db = sqlite3.connect(tmp_path / "run" / "verdicts.sqlite")
-    orders = {tuple(json.loads(s)) for (s,) in db.execute("SELECT systems FROM verdicts WHERE prompt_id='q01'")}
+    orders = {tuple(json.loads(s)) for (s,) in db.execute("SELECT systems FROM verdicts WHERE prompt_id='q01' AND mode = 'pairwise'")}
     assert len(orders) == 6 and all((b, a) in orders for a, b in orders)
     again = rank(opts, judge=smol_judge)
     assert again.progress.asked == 0 and again.progress.cache_hits == 18
@@ -107,7 +107,7 @@ def test_both_orders_stored_resume_asks_nothing_and_ratings_repeat(smol_judge, s
     fresh = rank(opts.model_copy(update={"output": tmp_path / "run2"}), judge=smol_judge)
     assert fresh.progress.asked == 18
     assert [r["rating"] for r in fresh.rows] == [r["rating"] for r in first.rows]
-    assert db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0] == 18
+    assert db.execute("SELECT COUNT(*) FROM verdicts WHERE mode = 'pairwise'").fetchone()[0] == 18
 
 
 def test_run_files_and_provenance(smol_judge, small_set, tmp_path):
@@ -143,7 +143,7 @@ def test_kill_9_loses_at_most_one_verdict_and_resume_never_reasks(tmp_path, chil
         time.sleep(0.5)
         if db_path.exists():
             try:
-                stored = sqlite3.connect(db_path).execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+                stored = sqlite3.connect(db_path).execute("SELECT COUNT(*) FROM verdicts WHERE mode = 'pairwise'").fetchone()[0]
             except sqlite3.OperationalError:
                 continue
             if stored >= 5:
@@ -151,14 +151,14 @@ def test_kill_9_loses_at_most_one_verdict_and_resume_never_reasks(tmp_path, chil
     assert child.poll() is None, "the run finished before it could be killed: " + child.stderr.read().decode()
     child.send_signal(signal.SIGKILL)
     child.wait()
-    before = sqlite3.connect(db_path).execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+    before = sqlite3.connect(db_path).execute("SELECT COUNT(*) FROM verdicts WHERE mode = 'pairwise'").fetchone()[0]
     assert 5 <= before < total
     r = subprocess.run(cmd, capture_output=True, text=True, env=child_env, timeout=900)
     assert r.returncode == 0, r.stderr
     run = json.loads((out / "run.json").read_text())
     assert run["verdicts"]["cache_hits"] == before
     assert run["verdicts"]["asked"] == total - before
-    assert sqlite3.connect(db_path).execute("SELECT COUNT(*) FROM verdicts").fetchone()[0] == total
+    assert sqlite3.connect(db_path).execute("SELECT COUNT(*) FROM verdicts WHERE mode = 'pairwise'").fetchone()[0] == total
 
 
 def test_several_judges_are_combined_into_one_rated_ensemble(smol_judge, small_set, tmp_path):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._version import __version__
 from .errors import InputError, RatingDivergenceError, RatingError
-from .judge import JudgeProgress, PairwiseLogprobJudge, judge_comparisons, make_judge
+from .judge import JudgeProgress, PairwiseLogprobJudge, check_prompt_independence, judge_comparisons, make_judge
 from .load import CandidateSet, load_candidates
 from .plan import Comparison, make_planner
 from .rate import RatingTable, rate_completed, rate_pairwise
@@ -57,6 +57,11 @@ class RankOptions(BaseModel):
     mode: str = "pairwise"
     template: Path | None = None
     report: bool = Field(default=True, description="write the self-contained report.html into the run folder")
+    independence_check: bool = Field(
+        default=True, description="flag systems whose outputs do not depend on the prompt; flagged systems "
+        "are listed below all others")
+    independence_prompts: int = Field(default=12, ge=2, description="prompts put to the judge per system for "
+                                      "the independence check (own prompt and another one each)")
 
     def run_dir(self) -> Path:
         if self.output is not None:
@@ -331,7 +336,8 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
 
     Raises:
         InputError: bad candidates or options. ModelNotInstalledError: the judge's model is
-        missing. RatingError: the verdicts cannot be rated.
+        missing. RatingError: the verdicts cannot be rated. StoreError: another run is writing to
+        the run folder, or the verdict store failed (locked, disk full).
     """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
@@ -379,11 +385,13 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
     }
     if len(judges) > 1:
         provenance["judges"] = [{"id": j.judge_id, "name": j.name, **j.spec} for j in judges]
-    store = VerdictStore(out_dir / "verdicts.sqlite")
+    store = VerdictStore(out_dir / "verdicts.sqlite", lock=True)  # a second run on the folder stops here, unpaid
     try:
         for j in judges:
             store.register_judge(j.judge_id, j.spec)
-        store.put_candidates(cset.prompts.values(), cset.candidates.values())
+        changed = store.put_candidates(cset.prompts.values(), cset.candidates.values())
+        if changed:
+            provenance["candidates"]["changed"] = {**changed.model_dump(), "notice": changed.notice()}
         run_id = store.start_run(provenance)
         progress = JudgeProgress()
         if on_start is not None:
@@ -425,11 +433,21 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
                 ids = dict(zip(options.judges, (j.judge_id for j in judges)))
                 groups = [[ids[g] for g in group] for group in options.judge_groups]
             outcomes = _ensemble(store.path, judges, per_judge, provenance, groups)
+        screen = None
+        if options.independence_check:
+            # counted apart: run.json's verdict counts stay those of the judges that rate
+            screen_progress = JudgeProgress()
+            screen = check_prompt_independence(cset, judge, store, max_prompts=options.independence_prompts,
+                                               seed=options.seed, progress=screen_progress)
+            screen["asked"], screen["cache_hits"] = screen_progress.asked, screen_progress.cache_hits
         stats = run_stats(verdicts, outcomes)
         ratings = rate_run(cset.systems, outcomes, n_boot=options.n_boot, seed=options.seed, level=options.level,
                            plan=options.plan if len(pairwise) == len(judges) else "round-robin", reg=options.reg)
         table, unrated = ratings.table, ratings.unrated
         rows = leaderboard_rows(table, stats, unbounded=ratings.unbounded if ratings.fallback else None)
+        if screen is not None:
+            rows = flag_rows(rows, screen)
+            provenance["prompt_independence"] = independence_record(screen)
         provenance.update({
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "elapsed_s": round(time.perf_counter() - t0, 3),
@@ -492,6 +510,25 @@ def leaderboard_rows(table: RatingTable, stats: RunStats,
             row["unbounded"] = unbounded.get(s)
         rows.append(row)
     return rows
+
+
+def flag_rows(rows: list[dict[str, Any]], screen: dict[str, Any]) -> list[dict[str, Any]]:
+    """``rows`` with each system's prompt-independence flag (``None`` or the reasons), flagged systems
+    moved below every unflagged one and ranks renumbered: a system that does not answer its
+    prompts cannot come first, whatever the judge preferred. Their ratings are kept as fitted."""
+    findings = screen["findings"]
+    flagged = [r for r in rows if findings.get(r["system"]) is not None and findings[r["system"]].flagged]
+    out = [r for r in rows if r not in flagged] + flagged
+    return [{**r, "rank": i, "flag": ("; ".join(findings[r["system"]].reasons) if r in flagged else None)}
+            for i, r in enumerate(out, 1)]
+
+
+def independence_record(screen: dict[str, Any]) -> dict[str, Any]:
+    """The independence check as ``run.json`` keeps it."""
+    return {"flagged": screen["flagged"], "judge_id": screen["judge_id"], "prompts": screen["prompts"],
+            "method": screen["method"], "notes": screen["notes"], "asked": screen.get("asked", 0),
+            "cache_hits": screen.get("cache_hits", 0),
+            "systems": {s: f.to_dict() for s, f in screen["findings"].items()}}
 
 
 def _probed(judge: Any) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import httpx
 import orjson
 
 from ..errors import BackendError
+from ._text import CONTROL_TOKENS_POLICY, inert_control_tokens
 from ._protocol import ChoiceProbs
 
 API_KEY_ENV = ("REFEREE_API_KEY", "OPENAI_API_KEY")
@@ -155,7 +156,8 @@ class OpenAIBackend:
         # resumed run pay for every question again). capabilities() records what was found.
         tokens = f"{self.tokenizer}:{self.chars_per_token:g}"
         return {"backend": "openai-http", "model": self.model, "base_url": clean_url(self.base_url),
-                "n_ctx": self.n_ctx, "seed": self.seed, "tokens": tokens}
+                "n_ctx": self.n_ctx, "seed": self.seed, "tokens": tokens,
+                "control_tokens": CONTROL_TOKENS_POLICY}
 
     def capabilities(self) -> dict[str, Any]:
         """What the server was found to offer (for provenance, never for identity): the tokenizer
@@ -409,7 +411,11 @@ class OpenAIBackend:
     # -- chat ----------------------------------------------------------------------------------
     def _body(self, messages: Sequence[dict[str, str]], *, max_tokens: int, temperature: float,
               logprobs: bool, response_format: dict[str, Any] | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "messages": list(messages), "max_tokens": max_tokens,
+        # The server parses special tokens in the rendered prompt (llama.cpp, vLLM do): texts must
+        # not be able to end a turn there.
+        msgs = [{**m, "content": inert_control_tokens(m["content"])} if isinstance(m.get("content"), str) else m
+                for m in messages]
+        body: dict[str, Any] = {"model": self.model, "messages": msgs, "max_tokens": max_tokens,
                                 "temperature": temperature}
         if self.seed is not None:
             body["seed"] = self.seed

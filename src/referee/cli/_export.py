@@ -32,6 +32,8 @@ def export_cmd(
     keep_inconsistent: bool = typer.Option(False, "--keep-inconsistent",
                                            help="keep pairs whose verdict changed with the order"),
     chat: bool = typer.Option(False, "--chat", help="conversational format (lists of role/content messages)"),
+    include_flagged: bool = typer.Option(False, "--include-flagged",
+                                         help="keep pairs won by systems 'rank' flagged as prompt-independent"),
 ) -> None:
     """Write preference pairs/lists for training; pairs where judges disagree or changed their verdict with
     the order are left out unless asked."""
@@ -42,7 +44,12 @@ def export_cmd(
         raise InputError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}", field="--format")
     prefs = load_preferences(verdicts, judges=_split(judges), candidates=candidates)
     filters = Filters(min_margin=min_margin, min_agreement=0.0 if keep_disagreeing else min_agreement,
-                      keep_inconsistent=keep_inconsistent)
+                      keep_inconsistent=keep_inconsistent, flagged=frozenset(prefs.flagged),
+                      include_flagged=include_flagged)
+    for system, why in prefs.flagged.items():
+        kept = "kept (--include-flagged)" if include_flagged else "left out (--include-flagged keeps them)"
+        console.print(f"[yellow]warning[/]: {system} is flagged as prompt-independent ({why}): pairs it wins "
+                      f"are {kept}", highlight=False)
     rows, stats = build_rows(fmt, prefs.records, prefs.prompts, prefs.outputs, filters, chat=chat)
     write_rows(output, rows)
     for note in prefs.notes:

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from .._pipeline import RankOptions, RankResult, rank as run_rank
 from ..backends import DEFAULT_JUDGE_MODEL
@@ -55,6 +56,11 @@ def rank(
                                                        "default: the judge's own)"),
     concurrency: Optional[int] = typer.Option(None, help="requests in flight at once (openai: judges; default 8)"),
     report: bool = typer.Option(True, "--report/--no-report", help="write the self-contained report.html"),
+    independence_check: bool = typer.Option(True, "--independence-check/--no-independence-check",
+                                            help="flag systems whose outputs do not depend on the prompt "
+                                            "(listed below all others, left out of exports)"),
+    independence_prompts: int = typer.Option(12, "--independence-prompts", min=2,
+                                             help="prompts per system the judge checks (own and another prompt)"),
 ) -> None:
     """Judge every planned pair in both orders, fit Bradley–Terry ratings with bootstrap intervals."""
     if plan is None:
@@ -64,6 +70,7 @@ def rank(
     options = RankOptions(candidates=candidates, output=output, plan=plan, baseline=baseline,
                           budget=budget, until=until, tolerance=tolerance, allow_missing=allow_missing, seed=seed,
                           n_boot=n_boot, level=level, reg=reg, n_ctx=n_ctx, report=report, mode=mode,
+                          independence_check=independence_check, independence_prompts=independence_prompts,
                           template=template, max_candidate_tokens=max_candidate_tokens, concurrency=concurrency,
                           judges=None if judges is None else [j.strip() for j in judges.split(",") if j.strip()],
                           judge_groups=[[j.strip() for j in g.split(",") if j.strip()] for g in judge_group or []]
@@ -100,7 +107,8 @@ def print_result(result: RankResult) -> None:
         rr = f"{r['rank_min']}–{r['rank_max']}" if r["rank_min"] != r["rank_max"] else str(r["rank_min"])
         # a rating the prior placed (see the note below the table) is marked where it is read
         mark = {"below": " ↓prior", "above": " ↑prior"}.get(r.get("unbounded") or "", "")
-        table.add_row(str(r["rank"]), r["system"], f"{r['rating']:.0f}{mark}", f"{r['lower']:.0f} – {r['upper']:.0f}", rr,
+        name = Text(r["system"]) + (Text(" ⚠ flagged", style="bold red") if r.get("flag") else Text(""))
+        table.add_row(str(r["rank"]), name, f"{r['rating']:.0f}{mark}", f"{r['lower']:.0f} – {r['upper']:.0f}", rr,
                       f"{100 * r['win_rate']:.1f}%", str(r["verdicts"]), pc)
     console.print(table)
     v, beh = prov["verdicts"], prov["judge_behaviour"]
@@ -115,6 +123,13 @@ def print_result(result: RankResult) -> None:
         kept = [m for m in ens["members"] if m.get("kept", True)]
         console.print(f"ensemble {ens['id']} ({ens['method']}) of {len(ens['members'])} judges, "
                       f"{len(kept)} kept", highlight=False)
+    changed = (prov.get("candidates") or {}).get("changed")
+    if changed:
+        console.print(f"[yellow]texts changed[/]: {changed['notice']}", highlight=False)
+    for r in result.rows:
+        if r.get("flag"):
+            console.print(Text("warning: ", style="bold red") + Text(
+                f"{r['system']} is flagged as prompt-independent and listed below the others: {r['flag']}"))
     unrated = prov["rating"].get("unrated_systems") or []
     if unrated:
         console.print(f"[yellow]not rated[/] (no usable verdict): {', '.join(unrated)}", highlight=False)

@@ -25,13 +25,21 @@ def select_cmd(
     candidates: Optional[Path] = typer.Option(None, "--candidates", help="candidates file, for the picked texts"),
     seed: int = typer.Option(0, help="seed of the posterior draws behind P(best)"),
     show: int = typer.Option(10, help="print this many picks"),
+    include_flagged: bool = typer.Option(False, "--include-flagged",
+                                         help="let systems 'rank' flagged as prompt-independent be picked"),
 ) -> None:
     """Pick the best of the n candidates of every prompt, with the probability that the pick is the best."""
     from ..combine import write_jsonl
     from ..export import load_preferences, select_rows
 
     prefs = load_preferences(verdicts, judges=_split(judges), candidates=candidates, need_texts=False)
-    rows = select_rows(prefs.records, prefs.prompts or None, prefs.outputs or None, seed=seed)
+    records = prefs.records
+    if prefs.flagged and not include_flagged:
+        # a system that does not answer its prompts is no candidate for the best answer
+        records = [r for r in records if r["system_a"] not in prefs.flagged and r["system_b"] not in prefs.flagged]
+        console.print(f"[yellow]warning[/]: left out {', '.join(prefs.flagged)}, flagged as prompt-independent "
+                      "(--include-flagged keeps them)", highlight=False)
+    rows = select_rows(records, prefs.prompts or None, prefs.outputs or None, seed=seed)
     write_jsonl(output, rows)
     for note in prefs.notes:
         console.print(f"[dim]note: {note}[/]", highlight=False)

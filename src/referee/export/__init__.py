@@ -17,7 +17,8 @@ def export_dataset(source, fmt: str = "dpo", *, filters: Filters | None = None, 
                    chat: bool = False):
     """``datasets.Dataset`` of preference rows straight from a run folder/store or verdict file."""
     prefs = load_preferences(source, judges=judges, candidates=candidates)
-    rows, _ = build_rows(fmt, prefs.records, prefs.prompts, prefs.outputs, filters or Filters(), chat=chat)
+    filters = filters or Filters(flagged=frozenset(prefs.flagged))
+    rows, _ = build_rows(fmt, prefs.records, prefs.prompts, prefs.outputs, filters, chat=chat)
     return to_dataset(rows)
 
 

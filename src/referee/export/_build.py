@@ -25,12 +25,19 @@ class Filters:
     ``min_margin``: least ``|2 p_a - 1|`` (0 keeps every non-tie). ``min_agreement``: least share of
     judges siding with the combined verdict (1.0, the default, leaves out pairs where any judge
     disagrees). ``keep_inconsistent``: keep pairs where a judge changed its verdict when the order
-    was swapped (left out by default).
+    was swapped (left out by default). ``flagged``: systems found prompt-independent (their outputs
+    do not depend on the prompt); a pair they win or a list they top is left out unless
+    ``include_flagged``: training on them would teach the judge's blind spot.
     """
 
     min_margin: float = 0.0
     min_agreement: float = 1.0
     keep_inconsistent: bool = False
+    flagged: frozenset[str] = frozenset()
+    include_flagged: bool = False
+
+    def excludes(self, system: str) -> bool:
+        return system in self.flagged and not self.include_flagged
 
 
 @dataclass
@@ -78,6 +85,9 @@ def filtered_pairs(records: list[dict[str, Any]], prompts: dict[str, str], outpu
             continue
         a_wins = p > 0.5
         chosen, rejected = (r["system_a"], r["system_b"]) if a_wins else (r["system_b"], r["system_a"])
+        if filters.excludes(chosen):
+            stats.excluded["chosen system flagged"] += 1
+            continue
         out.append({"prompt_id": r["prompt_id"], "chosen_system": chosen, "rejected_system": rejected,
                     "p_chosen": max(p, 1 - p), "margin": margin, "agreement": agree,
                     "n_judges": r.get("n_judges"), "consistent": r.get("consistent"),
@@ -169,6 +179,9 @@ def ranked_rows(records, prompts, outputs, filters: Filters | None = None, *, ch
             continue
         if gap <= 0 or 2 / (1 + np.exp(-gap)) - 1 < filters.min_margin:
             stats.excluded["margin"] += 1
+            continue
+        if filters.excludes(systems[order[0]]):
+            stats.excluded["best system flagged"] += 1
             continue
         rows.append({"prompt": _prompt_field(prompts[pid], chat),
                      "completions": [_completion_field(outputs[(pid, systems[k])], chat) for k in order],

@@ -21,6 +21,8 @@ class Preferences:
     outputs: dict[tuple[str, str], str]
     judge: str
     notes: list[str] = field(default_factory=list)
+    flagged: dict[str, str] = field(default_factory=dict)
+    """Systems the latest ``rank`` flagged as prompt-independent, with the reasons."""
 
 
 def _texts_from_candidates(path: str | Path) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
@@ -59,6 +61,12 @@ def _is_combined_jsonl(path: Path) -> bool:
     return False
 
 
+def _flagged(run: dict[str, Any] | None) -> dict[str, str]:
+    screen = (run or {}).get("prompt_independence") or {}
+    systems = screen.get("systems") or {}
+    return {s: "; ".join(systems.get(s, {}).get("reasons") or ["flagged"]) for s in screen.get("flagged") or []}
+
+
 def load_preferences(path: str | Path, *, judges: list[str] | None = None, candidates: str | Path | None = None,
                      method: str = "dawid-skene", need_texts: bool = True) -> Preferences:
     """Combined verdicts and texts from a run store, a ``referee combine`` JSONL or external verdicts.
@@ -72,6 +80,7 @@ def load_preferences(path: str | Path, *, judges: list[str] | None = None, candi
     if not path.exists():
         raise InputError("no such file", path=path)
     notes: list[str] = []
+    flagged: dict[str, str] = {}
     prompts: dict[str, str] = {}
     outputs: dict[tuple[str, str], str] = {}
     if is_store(path):
@@ -81,6 +90,7 @@ def load_preferences(path: str | Path, *, judges: list[str] | None = None, candi
         with VerdictStore.open(sp) as store:
             specs = store.judges()
             prompts = {pid: p["text"] for pid, p in store.prompts().items()}
+            flagged = _flagged(store.last_run())
             outputs = {k: c["output"] for k, c in store.candidates().items()}
         ens = [j for j in specs if j.startswith(ENSEMBLE_PREFIX)]
         named_ens = [j for j in (judges or []) if j in ens or any(specs[e].get("name") == j for e in ens)]
@@ -145,4 +155,4 @@ def load_preferences(path: str | Path, *, judges: list[str] | None = None, candi
     if need_texts and not prompts and not is_store(path):
         raise InputError("JSONL verdicts carry no texts: give the candidates file with --candidates", path=path,
                          field="candidates")
-    return Preferences(records=records, prompts=prompts, outputs=outputs, judge=jid, notes=notes)
+    return Preferences(records=records, prompts=prompts, outputs=outputs, judge=jid, notes=notes, flagged=flagged)

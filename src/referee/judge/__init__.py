@@ -1,17 +1,18 @@
 """Judge stage: judges ask a backend for verdicts."""
 
-from ._pairwise import DEFAULT_TEMPLATE, TRUNCATION_MARKER, Answer, PairwiseLogprobJudge, PairwiseTemplate
+from ._pairwise import DEFAULT_TEMPLATE, GUARDED_TEMPLATE, TRUNCATION_MARKER, Answer, PairwiseLogprobJudge, PairwiseTemplate, defang
 from ._run import JudgeProgress, judge_comparisons, make_judge
 from ._common import ScoredAnswer
 from ._custom import CustomJudge
 from ._generate import GeneratePairwiseJudge, parse_pairwise_verdict
 from ._listwise import ListwiseJudge, parse_permutation
 from ._modes import judge_by_mode, listwise_outcomes, outcome_arrays, pointwise_outcomes, rank_lists, score_candidates
+from ._relevance import RelevanceJudge, check_prompt_independence
 from ._pointwise import DEFAULT_TAXONOMY, Diagnosis, RubricJudge, YesProbabilityJudge, parse_rubric
 
-__all__ = ["DEFAULT_TEMPLATE", "TRUNCATION_MARKER", "Answer", "JudgeProgress", "PairwiseLogprobJudge",
-           "PairwiseTemplate", "judge_comparisons", "make_judge",
-           "DEFAULT_TAXONOMY", "CustomJudge", "Diagnosis", "GeneratePairwiseJudge", "ListwiseJudge", "RubricJudge",
+__all__ = ["DEFAULT_TEMPLATE", "GUARDED_TEMPLATE", "TRUNCATION_MARKER", "Answer", "JudgeProgress", "PairwiseLogprobJudge",
+           "PairwiseTemplate", "defang", "judge_comparisons", "make_judge",
+           "DEFAULT_TAXONOMY", "CustomJudge", "RelevanceJudge", "check_prompt_independence", "Diagnosis", "GeneratePairwiseJudge", "ListwiseJudge", "RubricJudge",
            "ScoredAnswer", "YesProbabilityJudge", "judge_by_mode", "listwise_outcomes", "outcome_arrays",
            "parse_pairwise_verdict", "parse_permutation", "parse_rubric", "pointwise_outcomes", "rank_lists",
            "score_candidates"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 COLUMNS = ("rank", "system", "rating", "lower", "upper", "rank_min", "rank_max", "win_rate", "verdicts",
-           "position_consistency")
+           "position_consistency", "flag")
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -49,8 +49,13 @@ def leaderboard_markdown(rows: list[dict[str, Any]], provenance: dict[str, Any])
         rr = f"{r['rank_min']}–{r['rank_max']}" if r["rank_min"] != r["rank_max"] else f"{r['rank_min']}"
         pc = "–" if r.get("position_consistency") is None else f"{100 * r['position_consistency']:.0f}%"
         mark = {"below": " ↓prior", "above": " ↑prior"}.get(r.get("unbounded") or "", "")
-        lines.append(f"| {r['rank']} | {_md_escape(r['system'])} | {r['rating']:.0f}{mark} | {r['lower']:.0f} – {r['upper']:.0f} "
+        warn = " ⚠ flagged" if r.get("flag") else ""
+        lines.append(f"| {r['rank']} | {_md_escape(r['system'])}{warn} | {r['rating']:.0f}{mark} | {r['lower']:.0f} – {r['upper']:.0f} "
                      f"| {rr} | {100 * r['win_rate']:.1f}% | {r['verdicts']} | {pc} |")
+    for r in rows:
+        if r.get("flag"):
+            lines += ["", f"**Warning: {_md_escape(r['system'])} is flagged as prompt-independent and listed below "
+                      f"the others**: {_md_escape(r['flag'])}. Its verdicts do not mean it answers the prompts."]
     for note in rating.get("notes") or []:
         lines += ["", f"Note: {_md_escape(str(note))}"]
     pc = beh.get("position_consistency")
@@ -79,6 +84,7 @@ def write_leaderboard(out_dir: str | Path, rows: list[dict[str, Any]], provenanc
     out.mkdir(parents=True, exist_ok=True)
     _write_atomic(out / "leaderboard.json",
                   json.dumps({"leaderboard": rows, "judge": provenance.get("judge"),
+                              "prompt_independence": provenance.get("prompt_independence"),
                               "rating": provenance.get("rating"), "verdicts": provenance.get("verdicts")},
                              indent=2, ensure_ascii=False) + "\n")
     buf = io.StringIO()

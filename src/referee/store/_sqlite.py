@@ -138,6 +138,10 @@ class RunFolderLock:
             self._fd = None
 
 
+# Modes of judges that screen systems instead of comparing candidates: readers that rate, combine
+# or export leave them out.
+SCREEN_MODES = ("relevance",)
+
 class VerdictStore:
     """Every verdict of a run folder, in one SQLite file.
 
@@ -286,9 +290,12 @@ class VerdictStore:
             self._db.execute("INSERT OR IGNORE INTO judges VALUES (?, ?, ?)",
                              (judge_id, json.dumps(spec, sort_keys=True), _now()))
 
-    def judges(self) -> dict[str, dict[str, Any]]:
+    def judges(self, *, screens: bool = False) -> dict[str, dict[str, Any]]:
+        """judge id -> spec of every registered judge; screening judges (:data:`SCREEN_MODES`, such as
+        the prompt-independence check) only with ``screens``: their verdicts rate nothing."""
         with self._sql("read the judges"):
-            return {r["judge_id"]: json.loads(r["spec"]) for r in self._db.execute("SELECT * FROM judges")}
+            specs = {r["judge_id"]: json.loads(r["spec"]) for r in self._db.execute("SELECT * FROM judges")}
+        return specs if screens else {j: s for j, s in specs.items() if s.get("mode") not in SCREEN_MODES}
 
     def start_run(self, provenance: dict[str, Any]) -> int:
         with self._sql("record the run"), self._db:
@@ -300,6 +307,13 @@ class VerdictStore:
         with self._sql("record the run"), self._db:
             self._db.execute("UPDATE runs SET finished_at=?, provenance=? WHERE run_id=?",
                              (_now(), json.dumps(provenance, sort_keys=True), run_id))
+
+    def last_run(self) -> dict[str, Any] | None:
+        """The provenance of the latest finished run, or ``None`` if no run finished."""
+        with self._sql("read the runs"):
+            row = self._db.execute("SELECT provenance FROM runs WHERE finished_at IS NOT NULL "
+                                   "ORDER BY run_id DESC LIMIT 1").fetchone()
+        return None if row is None else json.loads(row["provenance"])
 
     # -- what was judged ------------------------------------------------------------------------
     def put_candidates(self, prompts: Iterable[Any], candidates: Iterable[Any]) -> TextChanges:
@@ -410,7 +424,8 @@ class VerdictStore:
 
     def verdicts(self, *, judge_id: str | None = None, mode: str | None = None,
                  current: bool = True) -> Iterator[Verdict]:
-        """Stored verdicts in insertion order.
+        """Stored verdicts in insertion order (without screening verdicts, :data:`SCREEN_MODES`,
+        unless their judge or mode is asked for: they are about systems, not comparisons).
 
         With ``current`` (the default) only those about the store's current texts: a verdict
         whose prompt or candidate texts were replaced since (a rerun after regenerating outputs)
@@ -425,6 +440,9 @@ class VerdictStore:
         if mode is not None:
             conds.append("mode=?")
             args.append(mode)
+        elif judge_id is None:
+            conds.append(f"mode NOT IN ({', '.join('?' * len(SCREEN_MODES))})")
+            args.extend(SCREEN_MODES)
         if conds:
             sql += " WHERE " + " AND ".join(conds)
         with self._sql("read the verdicts"):
