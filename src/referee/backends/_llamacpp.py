@@ -149,13 +149,25 @@ class LlamaCppBackend:
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def truncate(self, text: str, max_tokens: int, marker: str) -> tuple[str, bool]:
+    def truncate(self, text: str, max_tokens: int, marker: str, *, tail: float = 0.0) -> tuple[str, bool]:
         toks = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
         if len(toks) <= max_tokens:
             return text, False
         keep = max(0, max_tokens - self.count_tokens(marker))
-        head = self.llm.detokenize(toks[:keep]).decode("utf-8", errors="ignore")
-        return head + marker, True
+        if not tail:
+            head = self.llm.detokenize(toks[:keep]).decode("utf-8", errors="ignore")
+            return head + marker, True
+        # Tokens can merge across the seams once the pieces are joined: shrink until the whole fits.
+        for _ in range(8):
+            n_tail = int(keep * tail)
+            head = self.llm.detokenize(toks[:keep - n_tail]).decode("utf-8", errors="ignore")
+            end = self.llm.detokenize(toks[len(toks) - n_tail:]).decode("utf-8", errors="ignore") if n_tail else ""
+            out = head + marker + end
+            over = self.count_tokens(out) - max_tokens
+            if over <= 0 or keep <= 0:
+                return out, True
+            keep = max(0, keep - over)
+        return out, True
 
     def render(self, messages: Sequence[dict[str, str]], prefill: str) -> str:
         """The exact text the model sees: its own chat template, then the assistant prefill."""

@@ -247,17 +247,18 @@ class OpenAIBackend:
             self._tok_cache[text] = n
         return n
 
-    def truncate(self, text: str, max_tokens: int, marker: str) -> tuple[str, bool]:
+    def truncate(self, text: str, max_tokens: int, marker: str, *, tail: float = 0.0) -> tuple[str, bool]:
         n = self.count_tokens(text)
         if n <= max_tokens:
             return text, False
         keep = max(0, max_tokens - self.count_tokens(marker))
-        # cut where the count says, then shrink until the prefix fits (a cut can merge tokens)
+        # cut where the count says, then shrink until the pieces fit (a cut can merge tokens)
         cut = int(len(text) * keep / n)
         for _ in range(20):
-            piece = text[:cut]
-            if cut <= 0 or self.count_tokens(piece) <= keep:
-                return piece + marker, True
+            n_tail = int(cut * tail)
+            head, end = text[:cut - n_tail], text[len(text) - n_tail:] if n_tail else ""
+            if cut <= 0 or self.count_tokens(head) + (self.count_tokens(end) if end else 0) <= keep:
+                return head + marker + end, True
             cut = int(cut * 0.95)
         return marker, True
 

@@ -36,8 +36,9 @@ class ChoiceBackend(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
-    def truncate(self, text: str, max_tokens: int, marker: str) -> tuple[str, bool]:
-        """``text`` cut to at most ``max_tokens`` tokens with ``marker`` appended, and whether it was cut."""
+    def truncate(self, text: str, max_tokens: int, marker: str, *, tail: float = 0.0) -> tuple[str, bool]:
+        """``text`` cut to at most ``max_tokens`` tokens, and whether it was cut. The cut keeps the head, then
+        ``marker``, then the last ``tail`` share of the kept tokens (0: the marker ends the text)."""
         ...
 
     @property

@@ -1,6 +1,7 @@
 """Judge stage: judges ask a backend for verdicts."""
 
 from ._pairwise import DEFAULT_TEMPLATE, GUARDED_TEMPLATE, TRUNCATION_MARKER, Answer, PairwiseLogprobJudge, PairwiseTemplate, defang
+from ._truncate import QUESTION_TRUNCATION_MARKER, REFERENCE_TRUNCATION_MARKER
 from ._run import JudgeProgress, judge_comparisons, make_judge
 from ._common import ScoredAnswer
 from ._custom import CustomJudge
@@ -10,7 +11,8 @@ from ._modes import judge_by_mode, listwise_outcomes, outcome_arrays, pointwise_
 from ._relevance import RelevanceJudge, check_prompt_independence
 from ._pointwise import DEFAULT_TAXONOMY, Diagnosis, RubricJudge, YesProbabilityJudge, parse_rubric
 
-__all__ = ["DEFAULT_TEMPLATE", "GUARDED_TEMPLATE", "TRUNCATION_MARKER", "Answer", "JudgeProgress", "PairwiseLogprobJudge",
+__all__ = ["DEFAULT_TEMPLATE", "GUARDED_TEMPLATE", "TRUNCATION_MARKER", "QUESTION_TRUNCATION_MARKER",
+           "REFERENCE_TRUNCATION_MARKER", "Answer", "JudgeProgress", "PairwiseLogprobJudge",
            "PairwiseTemplate", "defang", "judge_comparisons", "make_judge",
            "DEFAULT_TAXONOMY", "CustomJudge", "RelevanceJudge", "check_prompt_independence", "Diagnosis", "GeneratePairwiseJudge", "ListwiseJudge", "RubricJudge",
            "ScoredAnswer", "YesProbabilityJudge", "judge_by_mode", "listwise_outcomes", "outcome_arrays",

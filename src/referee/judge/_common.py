@@ -9,7 +9,8 @@ from typing import Any
 
 import orjson
 
-from ._pairwise import TRUNCATION_MARKER, Answer
+from ._pairwise import Answer
+from ._truncate import fit
 
 
 @dataclass
@@ -45,18 +46,11 @@ def text_sha256(text: str) -> str:
 
 
 def fit_texts(backend: Any, frame_tokens: int, question: str, texts: list[str],
-              max_candidate_tokens: int) -> tuple[str, list[str], list[bool]]:
-    """Cut the question and the candidates so that all fit the backend's context with the frame.
+              max_candidate_tokens: int, kinds: list[str] | None = None) -> tuple[str, list[str], list[bool]]:
+    """Cut the question and the candidates so that all fit the backend's context with the frame
+    (see :mod:`referee.judge._truncate`: the question keeps head and tail, the texts share one budget
+    of at most ``max_candidate_tokens`` each, ``kinds`` picks each text's marker).
 
     Returns the question, the texts and the truncation flags (question first).
     """
-    n_ctx = backend.context_size
-    question, q_cut = backend.truncate(question, max(64, n_ctx // 4), TRUNCATION_MARKER)
-    left = n_ctx - frame_tokens - backend.count_tokens(question)
-    budget = max(32, min(max_candidate_tokens, left // max(1, len(texts))))
-    out, cuts = [], [q_cut]
-    for t in texts:
-        t2, cut = backend.truncate(t, budget, TRUNCATION_MARKER)
-        out.append(t2)
-        cuts.append(cut)
-    return question, out, cuts
+    return fit(backend, frame_tokens, question, texts, max_candidate_tokens, kinds)

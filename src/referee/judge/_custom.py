@@ -37,6 +37,7 @@ from jinja2 import meta
 from ..backends._llamagen import as_generator
 from ..errors import BackendError, InputError
 from ._common import ScoredAnswer, fit_texts, judge_id_for, text_sha256, yes_answer
+from ._truncate import default_candidate_cap
 from ._generate import parse_pairwise_verdict
 from ._pairwise import logprob_answer
 
@@ -71,7 +72,7 @@ class CustomJudge:
     """
 
     def __init__(self, path: str | Path, backend: Any, *, max_tokens: int = 256, min_mass: float = 0.5,
-                 max_candidate_tokens: int = 1536, name: str | None = None) -> None:
+                 max_candidate_tokens: int | None = None, name: str | None = None) -> None:
         path = Path(path)
         try:
             source = path.read_text(encoding="utf-8")
@@ -112,6 +113,8 @@ class CustomJudge:
         self.system = str(header.get("system") or "")
         self.min_mass = min_mass
         self.max_tokens = int(answer.get("max_tokens", max_tokens))
+        if max_candidate_tokens is None:
+            max_candidate_tokens = default_candidate_cap(backend.context_size)
         self.max_candidate_tokens = max_candidate_tokens
         kind = answer["type"]
         if kind in ("choice", "yesno"):
@@ -139,6 +142,10 @@ class CustomJudge:
                                      "answer": answer, "min_mass": min_mass, "use_reference": self.use_reference,
                                      "sampling": {"temperature": 0.0, "max_tokens": 0 if kind in ("choice", "yesno")
                                                   else self.max_tokens}}
+        # Left out of the spec at 1536, the cap these judges always had, so their ids stay as they were;
+        # any other cap cuts other texts and so makes another judge.
+        if self.max_candidate_tokens != 1536:
+            self.spec["max_candidate_tokens"] = self.max_candidate_tokens
         self.judge_id = judge_id_for("cu", self.spec)
         self._frame = self.backend.count_tokens(self.system + body) + 64 + (
             0 if kind in ("choice", "yesno") else self.max_tokens)
@@ -183,7 +190,8 @@ class CustomJudge:
         if self.mode != "pointwise":
             raise TypeError("this custom judge is pairwise: call judge()")
         texts = [response] + ([reference] if reference else [])
-        question, fitted, cut = fit_texts(self.backend, self._frame, question, texts, self.max_candidate_tokens)
+        question, fitted, cut = fit_texts(self.backend, self._frame, question, texts, self.max_candidate_tokens,
+                                          ["response", "reference"][:len(texts)])
         msgs = self.render(question=question, response=fitted[0], reference=fitted[1] if reference else "")
         if self.answer["type"] == "yesno":
             err, res = self._probs(msgs)

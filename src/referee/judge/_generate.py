@@ -16,6 +16,7 @@ from ..backends._llamagen import as_generator
 from ..backends._openai import off_loop
 from ..errors import BackendError
 from ._common import ScoredAnswer, fit_texts, judge_id_for
+from ._truncate import default_candidate_cap
 from ._pairwise import DEFAULT_TEMPLATE, PairwiseTemplate
 
 _TAG = re.compile(r"\[\[\s*([A-Za-z]+)\s*\]\]")
@@ -89,16 +90,19 @@ class GeneratePairwiseJudge:
             llama.cpp backend (wrapped to generate).
         template: the judge's words.
         max_tokens: the most tokens the judge may write.
-        max_candidate_tokens: responses longer than this are cut (see ``TRUNCATION_MARKER``).
+        max_candidate_tokens: the most tokens of one response (``None``: see
+            :func:`~referee.judge._truncate.default_candidate_cap`); longer ones are cut.
     """
 
     mode = "pairwise"
 
     def __init__(self, backend: Any, *, template: GenerateTemplate = GenerateTemplate(), max_tokens: int = 200,
-                 max_candidate_tokens: int = 1536, name: str | None = None) -> None:
+                 max_candidate_tokens: int | None = None, name: str | None = None) -> None:
         self.backend = as_generator(backend)
         self.template = template
         self.max_tokens = max_tokens
+        if max_candidate_tokens is None:
+            max_candidate_tokens = default_candidate_cap(self.backend.context_size)
         self.max_candidate_tokens = max_candidate_tokens
         desc = self.backend.describe()
         self.name = name or str(desc.get("model", "judge"))

@@ -15,6 +15,7 @@ from typing import Any
 from ..backends._llamagen import as_generator
 from ..errors import BackendError
 from ._common import ScoredAnswer, fit_texts, judge_id_for, text_sha256
+from ._truncate import default_candidate_cap
 
 LIST_SYSTEM = (
     "You are a careful, impartial judge of AI assistant responses. You will see a user's question and "
@@ -79,11 +80,13 @@ class ListwiseJudge:
     mode = "listwise"
 
     def __init__(self, backend: Any, *, system: str = LIST_SYSTEM, user: str = LIST_USER, max_k: int = 6,
-                 max_tokens: int = 64, max_candidate_tokens: int = 768, name: str | None = None) -> None:
+                 max_tokens: int = 64, max_candidate_tokens: int | None = None, name: str | None = None) -> None:
         self.backend = as_generator(backend)
         self.system, self.user = system, user
         self.max_k = max_k
         self.max_tokens = max_tokens
+        if max_candidate_tokens is None:  # k responses share the context: half the pairwise cap
+            max_candidate_tokens = default_candidate_cap(self.backend.context_size, 3 / 16, 768)
         self.max_candidate_tokens = max_candidate_tokens
         desc = self.backend.describe()
         self.name = name or str(desc.get("model", "judge"))

@@ -12,8 +12,7 @@ import orjson
 
 from ..backends import ChoiceBackend
 from ..errors import BackendError
-
-TRUNCATION_MARKER = "\n[... truncated by referee: the rest of this response was cut to fit the judge's context ...]"
+from ._truncate import TRUNCATION_MARKER, default_candidate_cap, fit
 
 
 @dataclass(frozen=True)
@@ -124,18 +123,23 @@ class PairwiseLogprobJudge:
         backend: a :class:`~referee.backends.ChoiceBackend` (llama.cpp, or a server with logprobs).
         template: the judge's words.
         min_mass: the least letter probability mass that makes a verdict.
-        max_candidate_tokens: responses longer than this (or than half the context left) are cut,
-            with :data:`TRUNCATION_MARKER` appended.
+        max_candidate_tokens: the most tokens of one response; ``None``: 3/8 of the context, at
+            least 1536 (:func:`~referee.judge._truncate.default_candidate_cap`). The two responses
+            also share what the context leaves, so a short one gives its unused part to the other;
+            a cut response ends with :data:`TRUNCATION_MARKER`, a cut question keeps its head and
+            tail around :data:`~referee.judge._truncate.QUESTION_TRUNCATION_MARKER`.
         name: a label for reports (not part of the id).
     """
 
     mode = "pairwise"
 
     def __init__(self, backend: ChoiceBackend, *, template: PairwiseTemplate = DEFAULT_TEMPLATE,
-                 min_mass: float = 0.5, max_candidate_tokens: int = 1536, name: str | None = None) -> None:
+                 min_mass: float = 0.5, max_candidate_tokens: int | None = None, name: str | None = None) -> None:
         self.backend = backend
         self.template = template
         self.min_mass = min_mass
+        if max_candidate_tokens is None:
+            max_candidate_tokens = default_candidate_cap(backend.context_size)
         self.max_candidate_tokens = max_candidate_tokens
         desc = backend.describe()
         self.name = name or str(desc.get("model", "judge"))
@@ -157,14 +161,9 @@ class PairwiseLogprobJudge:
             template.system + template.user.format(question="", first="", second="") + template.prefill) + 64
 
     def _fit(self, question: str, first: str, second: str) -> tuple[str, str, str, list[bool]]:
-        n_ctx = self.backend.context_size
-        q_budget = max(64, n_ctx // 4)
-        question, q_cut = self.backend.truncate(question, q_budget, TRUNCATION_MARKER)
-        left = n_ctx - self._frame_tokens - self.backend.count_tokens(question)
-        budget = max(32, min(self.max_candidate_tokens, left // 2))
-        first, a_cut = self.backend.truncate(first, budget, TRUNCATION_MARKER)
-        second, b_cut = self.backend.truncate(second, budget, TRUNCATION_MARKER)
-        return question, first, second, [q_cut, a_cut, b_cut]
+        question, (first, second), cut = fit(self.backend, self._frame_tokens, question, [first, second],
+                                             self.max_candidate_tokens)
+        return question, first, second, cut
 
     def messages(self, question: str, first: str, second: str) -> list[dict[str, str]]:
         """The chat messages for one presentation order (responses already fitted)."""

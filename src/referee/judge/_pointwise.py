@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationEr
 from ..backends._llamagen import as_generator
 from ..errors import BackendError
 from ._common import ScoredAnswer, fit_texts, judge_id_for, text_sha256, yes_answer
+from ._truncate import default_candidate_cap
 
 DEFAULT_TAXONOMY = ("factual error", "incorrect answer", "incomplete", "irrelevant", "instruction not followed",
                     "reasoning error", "unclear", "unsafe", "other")
@@ -137,7 +138,7 @@ class RubricJudge:
 
     def __init__(self, backend: Any, *, scale: tuple[int, int] = (1, 10), taxonomy: Sequence[str] = DEFAULT_TAXONOMY,
                  max_diagnoses: int = 5, max_tokens: int = 512, system: str = RUBRIC_SYSTEM, user: str = RUBRIC_USER,
-                 use_reference: bool = True, max_candidate_tokens: int = 1536, max_chars: int = 200,
+                 use_reference: bool = True, max_candidate_tokens: int | None = None, max_chars: int = 200,
                  name: str | None = None) -> None:
         if scale[0] >= scale[1]:
             raise ValueError(f"scale {scale}: the low end must be below the high end")
@@ -148,6 +149,8 @@ class RubricJudge:
         self.max_tokens = max_tokens
         self.system, self.user = system, user
         self.use_reference = use_reference
+        if max_candidate_tokens is None:
+            max_candidate_tokens = default_candidate_cap(self.backend.context_size)
         self.max_candidate_tokens = max_candidate_tokens
         self.schema = rubric_schema(self.scale, self.taxonomy, max_diagnoses, max_chars)
         desc = self.backend.describe()
@@ -174,7 +177,8 @@ class RubricJudge:
     def score(self, question: str, response: str, reference: str | None = None) -> ScoredAnswer:
         reference = reference if self.use_reference else None
         texts = [response] + ([reference] if reference else [])
-        question, fitted, cut = fit_texts(self.backend, self._frame, question, texts, self.max_candidate_tokens)
+        question, fitted, cut = fit_texts(self.backend, self._frame, question, texts, self.max_candidate_tokens,
+                                          ["response", "reference"][:len(texts)])
         response = fitted[0]
         reference = fitted[1] if reference else None
         try:
@@ -213,11 +217,13 @@ class YesProbabilityJudge:
 
     def __init__(self, backend: Any, *, system: str = YES_SYSTEM, user: str = YES_USER, prefill: str = "Answer:",
                  choices: tuple[str, str] = ("Yes", "No"), min_mass: float = 0.5, use_reference: bool = True,
-                 max_candidate_tokens: int = 1536, name: str | None = None) -> None:
+                 max_candidate_tokens: int | None = None, name: str | None = None) -> None:
         self.backend = backend
         self.system, self.user, self.prefill, self.choices = system, user, prefill, tuple(choices)
         self.min_mass = min_mass
         self.use_reference = use_reference
+        if max_candidate_tokens is None:
+            max_candidate_tokens = default_candidate_cap(backend.context_size)
         self.max_candidate_tokens = max_candidate_tokens
         desc = backend.describe()
         self.name = name or str(desc.get("model", "judge"))
@@ -240,7 +246,8 @@ class YesProbabilityJudge:
     def score(self, question: str, response: str, reference: str | None = None) -> ScoredAnswer:
         reference = reference if self.use_reference else None
         texts = [response] + ([reference] if reference else [])
-        question, fitted, cut = fit_texts(self.backend, self._frame, question, texts, self.max_candidate_tokens)
+        question, fitted, cut = fit_texts(self.backend, self._frame, question, texts, self.max_candidate_tokens,
+                                          ["response", "reference"][:len(texts)])
         try:
             res = self.backend.choice_probs(self.messages(question, fitted[0], fitted[1] if reference else None),
                                             self.prefill, self.choices)
