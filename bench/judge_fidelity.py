@@ -16,11 +16,13 @@ Three parts, each judged in both presentation orders:
     Chatbot Arena Elo (reference_rankings.json, arena_elo_primary): Spearman and Kendall,
     position consistency, first-position rate, seconds per verdict.
 
-Configurations (``--configs``; default all): the previous default template (``v0.1``), a
-bare-bones prompt (``bare``), the current default (``guarded``: texts inside tags declared as
-data, forged tags defanged, non-answers named), the same with letters 1/2 (``guarded-12``), a
-P(Yes) judge scoring each answer alone (``pyes``), and the default template with the judge's own
-answer to each prompt written first and shown as a (fallible) reference (``reference``).
+Configurations (``--configs``; default all): the template of referee 0.1 without the delimiter
+guard (``v0.1``), the default (``default``: the same words, forged delimiters in texts defanged),
+a bare-bones prompt (``bare``), texts inside tags declared as data with words on injections and
+non-answers (``guarded``), the same with letters 1/2 (``guarded-12``), a P(Yes) judge scoring each
+answer alone (``pyes``), and ``guarded`` with the judge's own answer to each prompt written first
+(greedy, at most 256 tokens, once per prompt) and shown as a fallible draft (``reference``).
+``A+B`` averages two configurations' verdicts (e.g. ``default+pyes``), from their cached verdicts.
 Two-order combinations: the mean of P(first) over the orders (``mean-p``, what ``rank`` does) and
 the mean log-odds, which removes a constant position prior (``mean-logit``).
 
@@ -29,7 +31,7 @@ texts), so a rerun resumes and costs nothing for what was asked. Seconds per ver
 judge's own latencies as stored: only meaningful from a run on an idle machine
 (``--fresh-timing N`` re-times N verdicts of part (c) per configuration without the cache).
 
-Usage:  .venv/bin/python bench/judge_fidelity.py [--configs v0.1,guarded] [--parts a,b,c]
+Usage:  .venv/bin/python bench/judge_fidelity.py [--configs v0.1,default] [--parts a,b,c] [--write-fidelity]
 The last line is one JSON object: per configuration, the metrics of each part.
 """
 
@@ -54,7 +56,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from referee.backends import LlamaCppBackend  # noqa: E402
 from referee.backends._llamagen import LlamaGenerator  # noqa: E402
-from referee.judge import DEFAULT_TEMPLATE, GUARDED_TEMPLATE, PairwiseLogprobJudge, PairwiseTemplate  # noqa: E402
+from referee.judge import DEFAULT_TEMPLATE, GUARDED_TEMPLATE, PairwiseLogprobJudge, PairwiseTemplate, defang  # noqa: E402
 from referee.judge._pointwise import YesProbabilityJudge  # noqa: E402
 from referee.rate import bradley_terry  # noqa: E402
 
@@ -186,8 +188,17 @@ class Runner:
         self.unparseable = 0
         if name == "pyes":
             self.judge = YesProbabilityJudge(backend, use_reference=False)
+        elif name == "reference":
+            # the judge is built on the frame without the draft (its id and token budget); each
+            # verdict binds its prompt's draft into the template
+            frame = PAIRWISE[name]
+            self.judge = PairwiseLogprobJudge(backend, template=PairwiseTemplate(
+                system=frame.system, user=frame.user.replace("{reference}", ""), prefill=frame.prefill,
+                choices=frame.choices, guard=frame.guard))
         else:
             self.judge = PairwiseLogprobJudge(backend, template=PAIRWISE[name])
+        if name == "default":
+            self._v01_id = PairwiseLogprobJudge(backend, template=V01).judge_id
         self._drafts: dict[str, str] = {}
 
     def _draft(self, question: str) -> str:
@@ -211,7 +222,12 @@ class Runner:
             q_key = question + "\x00" + draft
         else:
             draft, q_key = None, question
-        k = _key(self.judge.judge_id, q_key, first, second)
+        jid = self.judge.judge_id
+        if self.name == "default" and all(defang(t) == t for t in (question, first, second)):
+            # The default is v0.1's words plus defang(): where defang changes nothing, the prompt is
+            # byte for byte v0.1's, and so is the verdict.
+            jid = self._v01_id
+        k = _key(jid, q_key, first, second)
         got = self.cache.get(k) if self.use_cache else None
         if got is None:
             if draft is not None:
@@ -254,10 +270,36 @@ class Runner:
         return self.pair(question, x, y), self.pair(question, y, x)
 
 
+class Mix:
+    """The mean of two configurations' two-order verdicts (a pairwise judge and P(yes)), from their
+    cached verdicts: what ``rank --judges`` would average if it averaged."""
+
+    def __init__(self, name: str, parts: list[Runner]) -> None:
+        self.name, self.parts = name, parts
+        self.judge = parts[0].judge
+        self.latencies: list[float] = []
+
+    @property
+    def asked(self) -> int:
+        return sum(r.asked for r in self.parts)
+
+    @property
+    def unparseable(self) -> int:
+        return sum(r.unparseable for r in self.parts)
+
+    def both_orders(self, question: str, x: str, y: str) -> tuple[float | None, float | None]:
+        got = [r.both_orders(question, x, y) for r in self.parts]
+        for r in self.parts:
+            self.latencies.extend(r.latencies[-2:])
+        if any(p is None for pair in got for p in pair):
+            return None, None
+        return (sum(p for p, _ in got) / len(got), sum(q for _, q in got) / len(got))
+
+
 def _judge_with_reference(judge: PairwiseLogprobJudge, question: str, draft: str, first: str, second: str):
     # the reference template has a {reference} slot: bind the draft before the judge formats it
-    tmpl = judge.template
-    bound = PairwiseTemplate(system=tmpl.system, user=tmpl.user.replace("{reference}", _escape(draft)),
+    tmpl, frame = judge.template, PAIRWISE["reference"]
+    bound = PairwiseTemplate(system=frame.system, user=frame.user.replace("{reference}", _escape(draft)),
                              prefill=tmpl.prefill, choices=tmpl.choices, guard=tmpl.guard)
     judge.template = bound
     try:
@@ -360,6 +402,8 @@ def main() -> None:
     ap.add_argument("--configs", default=",".join(ALL_CONFIGS))
     ap.add_argument("--parts", default="a,b,c")
     ap.add_argument("--prompts", type=int, default=40, help="AlpacaEval prompts (the protocol says 40)")
+    ap.add_argument("--write-fidelity", action="store_true",
+                    help="record the measured rows in src/referee/judge/fidelity.json (shown by rank)")
     ap.add_argument("--threads", type=int, default=None,
                     help="llama.cpp threads (default: all cores; 1 keeps a busy machine from thrashing)")
     ap.add_argument("--fresh-timing", type=int, default=0,
@@ -369,7 +413,8 @@ def main() -> None:
     cache = Cache(CACHE)
     results: dict[str, dict] = {}
     for name in args.configs.split(","):
-        r = Runner(name, backend, cache)
+        r = Mix(name, [Runner(n, backend, cache) for n in name.split("+")]) if "+" in name else \
+            Runner(name, backend, cache)
         res: dict = {"judge_id": r.judge.judge_id}
         t0 = time.perf_counter()
         for part in args.parts.split(","):
@@ -380,7 +425,30 @@ def main() -> None:
         res["asked"], res["unparseable"], res["wall_s"] = r.asked, r.unparseable, round(time.perf_counter() - t0, 1)
         results[name] = res
     print_table(results)
+    if args.write_fidelity:
+        write_fidelity(results, args.prompts)
     print(json.dumps(results))
+
+
+def write_fidelity(results: dict[str, dict], n_prompts: int) -> None:
+    """Record each fully measured configuration under its judge id, for ``rank`` to show."""
+    path = ROOT / "src" / "referee" / "judge" / "fidelity.json"
+    table = json.loads(path.read_text()) if path.is_file() else {"judges": {}}
+    table["bench"] = "bench/judge_fidelity.py"
+    table["measured"] = time.strftime("%Y-%m-%d")
+    for name, r in results.items():
+        if not all(k in r for k in ("a", "b", "c")) or "+" in name:
+            continue
+        table["judges"][r["judge_id"]] = {
+            "config": name, "clear_cut_accuracy": r["a"]["accuracy"]["mean-p"],
+            "gaming_beaten": r["b"]["beaten"], "gaming_total": r["b"]["gamers"],
+            "gaming_not_beaten": r["b"]["not_beaten"], "spearman": r["c"]["mean-p"]["spearman"],
+            "kendall": r["c"]["mean-p"]["kendall"], "alpaca_prompts": r["c"]["prompts"],
+            "position_consistency": r["c"]["position_consistency"],
+            "first_position_rate": r["c"]["first_position_rate"],
+            "s_per_verdict": r.get("fresh_s_per_verdict", r["c"]["s_per_verdict"])}
+    path.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {path}")
 
 
 def fresh_timing(name: str, backend, cache: Cache, n: int) -> float:

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._version import __version__
 from .errors import InputError, RatingDivergenceError, RatingError
-from .judge import JudgeProgress, PairwiseLogprobJudge, check_prompt_independence, judge_comparisons, make_judge
+from .judge import (JudgeProgress, PairwiseLogprobJudge, check_prompt_independence, judge_comparisons, make_judge,
+                    measured_fidelity)
 from .load import CandidateSet, load_candidates
 from .plan import Comparison, make_planner
 from .rate import RatingTable, rate_completed, rate_pairwise
@@ -469,6 +470,7 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
                        "ratings_sha256": _ratings_hash(rows)},
         })
         provenance["judge"].update(_probed(judge))
+        provenance["judge"]["fidelity"] = measured_fidelity(judge.judge_id)
         for entry, j in zip(provenance.get("judges", []), judges):
             entry.update(_probed(j))
         store.finish_run(run_id, provenance)

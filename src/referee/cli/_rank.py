@@ -13,6 +13,7 @@ from rich.text import Text
 
 from .._pipeline import RankOptions, RankResult, rank as run_rank
 from ..backends import DEFAULT_JUDGE_MODEL
+from ..report import fidelity_line
 from . import app
 
 console = Console()
@@ -111,6 +112,7 @@ def print_result(result: RankResult) -> None:
         table.add_row(str(r["rank"]), name, f"{r['rating']:.0f}{mark}", f"{r['lower']:.0f} – {r['upper']:.0f}", rr,
                       f"{100 * r['win_rate']:.1f}%", str(r["verdicts"]), pc)
     console.print(table)
+    console.print(fidelity_line(prov["judge"].get("fidelity")), highlight=False)
     v, beh = prov["verdicts"], prov["judge_behaviour"]
     console.print(
         f"verdicts: {v['ok']} ok, {v['unparseable']} unparseable, {v['error']} error "

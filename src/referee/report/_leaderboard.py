@@ -52,6 +52,8 @@ def leaderboard_markdown(rows: list[dict[str, Any]], provenance: dict[str, Any])
         warn = " ⚠ flagged" if r.get("flag") else ""
         lines.append(f"| {r['rank']} | {_md_escape(r['system'])}{warn} | {r['rating']:.0f}{mark} | {r['lower']:.0f} – {r['upper']:.0f} "
                      f"| {rr} | {100 * r['win_rate']:.1f}% | {r['verdicts']} | {pc} |")
+    if "fidelity" in judge:
+        lines += ["", _md_escape(fidelity_line(judge["fidelity"])) + "."]
     for r in rows:
         if r.get("flag"):
             lines += ["", f"**Warning: {_md_escape(r['system'])} is flagged as prompt-independent and listed below "
@@ -72,6 +74,20 @@ def leaderboard_markdown(rows: list[dict[str, Any]], provenance: dict[str, Any])
         "",
     ]
     return "\n".join(lines)
+
+
+def fidelity_line(row: dict[str, Any] | None) -> str:
+    """One line for the console and the leaderboard."""
+    if row is None:
+        return "judge fidelity: not measured for this judge (bench/judge_fidelity.py measures it)"
+    parts = [f"clear-cut pairs {row['clear_cut_accuracy']:.0%}",
+             f"gaming systems beaten {row['gaming_beaten']}/{row['gaming_total']}"]
+    if row.get("spearman") is not None:
+        parts.append(f"AlpacaEval vs Chatbot Arena Spearman {row['spearman']:.2f} "
+                     f"(Kendall {row['kendall']:.2f}, {row['alpaca_prompts']} prompts)")
+    if row.get("position_consistency") is not None:
+        parts.append(f"position consistency {row['position_consistency']:.0%}")
+    return f"judge fidelity ({row.get('config', '?')}, {row.get('measured', '?')}): " + ", ".join(parts)
 
 
 def _md_escape(s: str) -> str:
