@@ -46,6 +46,7 @@ import random
 import sqlite3
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -65,25 +66,8 @@ CACHE = ROOT / "bench" / ".cache" / "judge_fidelity.sqlite"
 AE_SYSTEMS = ["gpt4_1106_preview", "Mixtral-8x7B-Instruct-v0.1", "llama-2-70b-chat-hf", "vicuna-7b-v1.5",
               "chatglm2-6b", "oasst-sft-pythia-12b"]
 
-# The default template of referee 0.1 (before the gaming fixes), kept to show its row.
-V01 = PairwiseTemplate(
-    system=(
-        "You are a careful, impartial judge of AI assistant responses. You will see a user's "
-        "question and two responses, A and B. Decide which response answers the question better: "
-        "correctness comes first, then relevance to what was asked, completeness, clarity and "
-        "fluency. An empty response, a refusal of a harmless request, or an off-topic response is "
-        "worse than a relevant one. Do not let the order of the responses or their length "
-        "influence you: a longer response is not better unless its extra content is correct and useful."
-    ),
-    user=(
-        "[Question]\n{question}\n\n"
-        "[Response A]\n{first}\n[End of Response A]\n\n"
-        "[Response B]\n{second}\n[End of Response B]\n\n"
-        "Which response is better? Answer with a single letter: A or B."
-    ),
-    prefill="The better response is Response",
-    guard=False,
-)
+# The default's words without the delimiter guard: the judge of referee 0.1, kept to show its row.
+V01 = replace(DEFAULT_TEMPLATE, guard=False)
 BARE = PairwiseTemplate(
     system="",
     user="Question: {question}\n\nResponse A: {first}\n\nResponse B: {second}\n\nWhich response is better, A or B?",
@@ -227,32 +211,25 @@ class Runner:
             # The default is v0.1's words plus defang(): where defang changes nothing, the prompt is
             # byte for byte v0.1's, and so is the verdict.
             jid = self._v01_id
-        k = _key(jid, q_key, first, second)
-        got = self.cache.get(k) if self.use_cache else None
-        if got is None:
-            if draft is not None:
-                ans = _judge_with_reference(self.judge, question, draft, first, second)
-            else:
-                ans = self.judge.judge(question, first, second)
-            got = {"status": ans.status, "p": ans.p_first, "s": ans.latency_s}
-            self.asked += 1
-            if self.use_cache:
-                self.cache.put(k, got)
-        self.latencies.append(got["s"])
-        if got["status"] != "ok":
-            self.unparseable += 1
-            return None
-        return got["p"]
+        if draft is not None:
+            return self._cached(_key(jid, q_key, first, second),
+                                lambda: _judge_with_reference(self.judge, question, draft, first, second), "p_first")
+        return self._cached(_key(jid, q_key, first, second), lambda: self.judge.judge(question, first, second),
+                            "p_first")
 
     def score(self, question: str, response: str) -> float | None:
-        k = _key(self.judge.judge_id, question, response)
-        got = self.cache.get(k) if self.use_cache else None
+        return self._cached(_key(self.judge.judge_id, question, response),
+                            lambda: self.judge.score(question, response), "score")
+
+    def _cached(self, key: str, ask, field: str) -> float | None:
+        """The stored verdict under ``key``, or ``ask()``'s (stored); its ``field`` if it is ok."""
+        got = self.cache.get(key) if self.use_cache else None
         if got is None:
-            ans = self.judge.score(question, response)
-            got = {"status": ans.status, "p": ans.score, "s": ans.latency_s}
+            ans = ask()
+            got = {"status": ans.status, "p": getattr(ans, field), "s": ans.latency_s}
             self.asked += 1
             if self.use_cache:
-                self.cache.put(k, got)
+                self.cache.put(key, got)
         self.latencies.append(got["s"])
         if got["status"] != "ok":
             self.unparseable += 1

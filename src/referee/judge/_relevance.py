@@ -59,9 +59,9 @@ def check_prompt_independence(candidates: CandidateSet, judge: Any, store: Verdi
     """Find the systems whose outputs do not depend on the prompt.
 
     Every system's outputs are compared with each other: how many words of each are specific to
-    its prompt (:func:`referee.relevance.text_profile`). When ``judge`` runs a model with logprobs, the same ``max_prompts`` prompts
-    (drawn with ``seed``) are also put to it for every system: each output with its own prompt
-    and with the next sampled prompt, scored P(it answers the question). Those verdicts go
+    its prompt (:func:`referee.relevance.text_profile`). When ``judge`` runs a model with logprobs,
+    the same ``max_prompts`` prompts (drawn with ``seed``) are also put to it for every system: each
+    output with its own prompt and with the next sampled prompt, scored P(it answers the question). Those verdicts go
     through ``store`` (a rerun asks nothing again) under a judge id of their own.
 
     Returns:
@@ -83,7 +83,7 @@ def check_prompt_independence(candidates: CandidateSet, judge: Any, store: Verdi
     gaps_for_flags: dict[str, Any] = {}
     rel_id = None
     if backend is None:
-        notes.append("the judge gives no logprobs: prompt independence checked on text similarity only")
+        notes.append("the judge gives no logprobs: prompt independence checked on the texts only")
     elif len(sample) < 2:
         notes.append("fewer than two shared prompts: relevance to other prompts not checked")
     else:
@@ -119,7 +119,7 @@ def check_prompt_independence(candidates: CandidateSet, judge: Any, store: Verdi
             # answers from non-answers here: its gaps are reported, but they flag nobody.
             notes.append(f"the judge scored no system's outputs as answering their own prompts better than "
                          f"other prompts (every mean gap < {min_gap}): it cannot tell answers from "
-                         "non-answers here, so only text similarity flags systems")
+                         "non-answers here, so only the text check flags systems")
             gaps_for_flags = {}
         else:
             gaps_for_flags = gaps
