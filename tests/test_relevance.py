@@ -98,8 +98,7 @@ def test_flagged_systems_rank_last_and_stay_out_of_exports(tmp_path, monkeypatch
     src = tmp_path / "c.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     run = tmp_path / "run"
-    assert run_cli(monkeypatch, "rank", src, "-o", run, "--judge", "verify:chrf", "--n-boot", "50",
-                   "--no-report") == 0
+    assert run_cli(monkeypatch, "rank", src, "-o", run, "--judge", "verify:chrf", "--n-boot", "50") == 0
     board = json.loads((run / "leaderboard.json").read_text())["leaderboard"]
     flagged = {r["system"] for r in board if r["flag"]}
     assert flagged == {"null-constant", "flattery"}
@@ -108,6 +107,8 @@ def test_flagged_systems_rank_last_and_stay_out_of_exports(tmp_path, monkeypatch
     with (run / "leaderboard.csv").open() as f:
         assert {r["system"] for r in csv.DictReader(f) if r["flag"]} == flagged
     assert "flagged as prompt-independent" in (run / "leaderboard.md").read_text()
+    html = (run / "report.html").read_text()
+    assert all(f'data-flag-warning="{s}"' in html for s in flagged) and 'data-flag-warning="correct"' not in html
     prov = json.loads((run / "run.json").read_text())["prompt_independence"]
     assert set(prov["flagged"]) == flagged and prov["judge_id"] is None and prov["notes"]
 
