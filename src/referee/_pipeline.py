@@ -17,9 +17,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._version import __version__
-from .errors import InputError, RatingDivergenceError, RatingError
+from .errors import CostLimitError, InputError, RatingDivergenceError, RatingError
 from .judge import (JudgeProgress, PairwiseLogprobJudge, check_prompt_independence, judge_comparisons, make_judge,
                     measured_fidelity)
+from .judge._cost import CostMeter, apply_prices, backend_kind, load_prices
 from .load import CandidateSet, load_candidates
 from .plan import Comparison, make_planner
 from .rate import RatingTable, rate_completed, rate_pairwise
@@ -63,6 +64,10 @@ class RankOptions(BaseModel):
         "are listed below all others")
     independence_prompts: int = Field(default=12, ge=2, description="prompts put to the judge per system for "
                                       "the independence check (own prompt and another one each)")
+    prices: Path | None = Field(default=None, description="price table (TOML/JSON): model -> USD per 1M input "
+                                "and output tokens; a judge config's own `price` wins")
+    max_cost: float | None = Field(default=None, description="stop asking once the next call would spend more "
+                                   "than this many USD in total (priced judges)")
 
     def run_dir(self) -> Path:
         if self.output is not None:
@@ -259,6 +264,8 @@ def check_options(options: RankOptions) -> None:
     if not 0.0 <= options.min_mass <= 1.0:
         raise InputError(f"the letter probability mass must be between 0 and 1, not {options.min_mass:g}",
                          field="--min-mass")
+    if options.max_cost is not None and not options.max_cost >= 0.0:
+        raise InputError(f"--max-cost must be 0 or more USD, not {options.max_cost:g}", field="--max-cost")
     for name, value in (("--max-candidate-tokens", options.max_candidate_tokens),
                         ("--concurrency", options.concurrency)):
         if value is not None and value < 1:
@@ -372,6 +379,7 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
         if callable(getattr(j, "bind", None)):  # replayed verdicts are looked up by the texts' systems
             j.bind(cset)
     judge = judges[0]
+    meter = price_judges(options, judges)  # before the folder exists: a --max-cost nothing obeys is refused
     out_dir = options.run_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     provenance: dict[str, Any] = {
@@ -394,14 +402,14 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
         if changed:
             provenance["candidates"]["changed"] = {**changed.model_dump(), "notice": changed.notice()}
         run_id = store.start_run(provenance)
-        progress = JudgeProgress()
+        progress = JudgeProgress(meter=meter)
         if on_start is not None:
             on_start(progress)
         results: dict[Comparison, float] = {}
         verdicts: list[Verdict] = []
         per_judge: dict[str, list[PairOutcome]] = {}
         pairwise = [j for j in judges if j.mode == "pairwise"]
-        while pairwise:
+        while pairwise and not meter.stopped:
             batch = planner.next_batch(results)
             if not batch:
                 break
@@ -419,6 +427,9 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
                     ps = [p if a == c.system_a else 1.0 - p for a, p in got_c]
                     results[c] = sum(ps) / len(ps)
         for j in judges:
+            if meter.stopped and j.mode != "pairwise":
+                per_judge[j.judge_id] = []
+                continue
             if j.mode == "pairwise":
                 ids = [v.verdict_id for v in verdicts if v.judge_id == j.judge_id]
                 per_judge[j.judge_id] = store.pairwise_outcomes(judge_id=j.judge_id, verdict_ids=ids)
@@ -435,13 +446,18 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
                 groups = [[ids[g] for g in group] for group in options.judge_groups]
             outcomes = _ensemble(store.path, judges, per_judge, provenance, groups)
         screen = None
-        if options.independence_check:
+        if options.independence_check and not meter.stopped:  # the screen asks the judge too
             # counted apart: run.json's verdict counts stay those of the judges that rate
             screen_progress = JudgeProgress()
             screen = check_prompt_independence(cset, judge, store, max_prompts=options.independence_prompts,
                                                seed=options.seed, progress=screen_progress)
             screen["asked"], screen["cache_hits"] = screen_progress.asked, screen_progress.cache_hits
         stats = run_stats(verdicts, outcomes)
+        provenance["cost"] = cost_record(judges, progress, screen_progress if screen is not None else None, meter)
+        if meter.stopped and not outcomes:
+            store.finish_run(run_id, provenance)  # no run.json without ratings: the store keeps the record
+            raise CostLimitError(f"{meter.stopped}, before any usable verdict: nothing to rate. The "
+                                 f"{progress.asked} verdict(s) asked are stored; a larger --max-cost continues")
         ratings = rate_run(cset.systems, outcomes, n_boot=options.n_boot, seed=options.seed, level=options.level,
                            plan=options.plan if len(pairwise) == len(judges) else "round-robin", reg=options.reg)
         table, unrated = ratings.table, ratings.unrated
@@ -452,7 +468,7 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
         provenance.update({
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "elapsed_s": round(time.perf_counter() - t0, 3),
-            "plan": {"name": options.plan, "stop_reason": planner.stop_reason,
+            "plan": {"name": options.plan, "stop_reason": meter.stopped or planner.stop_reason,
                      "comparisons": len({(v.prompt_id, frozenset(v.systems)) for v in verdicts})},
             "verdicts": {**stats.status, "total": len(verdicts), "asked": progress.asked,
                          "cache_hits": progress.cache_hits, "judge_seconds": round(progress.judge_seconds, 3)},
@@ -480,7 +496,41 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
     if options.report:
         write_html_report(out_dir)
     return RankResult(table=table, rows=rows, provenance=provenance, stats=stats, out_dir=out_dir,
-                      progress=progress, stop_reason=planner.stop_reason)
+                      progress=progress, stop_reason=meter.stopped or planner.stop_reason)
+
+
+def price_judges(options: RankOptions, judges: Sequence[Any]) -> CostMeter:
+    """Price each hosted judge from ``--prices`` (a judge config's ``price`` wins) and the run's meter.
+
+    Raises:
+        InputError: ``--max-cost`` with a hosted judge that has no price (the limit could not hold).
+    """
+    table = load_prices(options.prices) if options.prices is not None else None
+    unpriced = [j.name for j in judges if apply_prices(j, table) is None and backend_kind(j) == "hosted"]
+    if options.max_cost is not None and unpriced:
+        raise InputError(f"--max-cost needs a price for every hosted judge; none for {', '.join(unpriced)} "
+                         "(--prices FILE, or `price` in a judge config)", field="--max-cost")
+    return CostMeter(max_usd=options.max_cost)
+
+
+def cost_record(judges: Sequence[Any], progress: JudgeProgress, screen: JudgeProgress | None,
+                meter: CostMeter) -> dict[str, Any]:
+    """What this run spent, as ``run.json`` keeps it: tokens the servers reported for the questions
+    asked this run (answers from the store count nothing), and USD where the judges are priced."""
+    kinds = [backend_kind(j) for j in judges]
+    prices = [getattr(getattr(j, "backend", None), "price", None) for j in judges]
+    priced = all(p is not None for p, k in zip(prices, kinds) if k == "hosted")
+    asked = [progress] + ([screen] if screen is not None else [])
+    rec: dict[str, Any] = {
+        "kind": "hosted" if "hosted" in kinds else "local" if "local" in kinds else "none",
+        "priced": priced, "usd": round(sum(p.cost for p in asked), 6) if priced else None,
+        "prompt_tokens": sum(p.prompt_tokens for p in asked),
+        "completion_tokens": sum(p.completion_tokens for p in asked),
+        "screening_usd": round(screen.cost, 6) if screen is not None and priced else None,
+        "prices": {j.name: p.to_dict() for j, p in zip(judges, prices) if p is not None},
+        "max_cost": meter.max_usd, "stopped": meter.stopped,
+    }
+    return rec
 
 
 def _ensemble(path: Path, judges: list[Any], per_judge: dict[str, list[PairOutcome]],

@@ -56,6 +56,11 @@ class BackendError(RefereeError):
     """A backend failed to produce an answer (unreachable server, runtime failure)."""
 
 
+class CostLimitError(RefereeError):
+    """Asking the next question would pass ``--max-cost``. Not a backend failure: nothing is stored
+    for that question; a run rates what it has, and fails with this error only if that is nothing."""
+
+
 class RatingError(RefereeError):
     """The verdicts cannot be rated as asked (disconnected graph, no comparisons, ...)."""
 

@@ -147,6 +147,9 @@ class OpenAIBackend:
         self._tok_cache: dict[str, int] = {}
         self._probe_lock = threading.Lock()
         self.stats = {"requests": 0, "retries": 0}
+        # USD per 1M tokens (referee.judge._cost.Price), set from a price table or judge config;
+        # not in describe(): what a verdict costs never changes which judge gave it
+        self.price: Any = None
 
     # -- identity ------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -553,7 +556,7 @@ def read_choice_probs(g: Generation, choices: Sequence[str], latency_s: float) -
                 probs[c] = min(1.0, probs[c] + math.exp(min(0.0, lp)))
         top.insert(0, (f"@token {pos}", 0.0))
     return ChoiceProbs(probs=probs, top=top, prompt_tokens=g.prompt_tokens, evaluated_tokens=g.prompt_tokens,
-                       latency_s=latency_s)
+                       latency_s=latency_s, completion_tokens=g.completion_tokens)
 
 
 def _norm(tok: object) -> str:

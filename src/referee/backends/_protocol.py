@@ -16,6 +16,7 @@ class ChoiceProbs:
         top: the most likely next tokens, ``(text, logprob)``, for the raw record.
         prompt_tokens: tokens in the full prompt.
         evaluated_tokens: tokens actually computed (the rest came from the KV cache).
+        completion_tokens: tokens the server generated and billed (HTTP; 0 in process).
         latency_s: wall time of the call.
     """
 
@@ -24,6 +25,7 @@ class ChoiceProbs:
     prompt_tokens: int = 0
     evaluated_tokens: int = 0
     latency_s: float = 0.0
+    completion_tokens: int = 0
 
 
 @runtime_checkable

@@ -62,6 +62,14 @@ def rank(
                                             "(listed below all others, left out of exports)"),
     independence_prompts: int = typer.Option(12, "--independence-prompts", min=2,
                                              help="prompts per system the judge checks (own and another prompt)"),
+    prices: Optional[Path] = typer.Option(None, "--prices", help="price table (.toml/.json): model name -> "
+                                          "{input, output} USD per 1M tokens; prices hosted judges' verdicts"),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="stop asking once the next call would pass "
+                                             "this many USD; rates what was judged (priced judges)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the calls, tokens, cost and time the run would "
+                                 "take; ask nothing, write nothing"),
+    seconds_per_call: Optional[float] = typer.Option(None, "--seconds-per-call", help="with --dry-run: the time "
+                                                     "one call takes (default 0.6 local, 1.0 hosted)"),
 ) -> None:
     """Judge every planned pair in both orders, fit Bradley–Terry ratings with bootstrap intervals."""
     if plan is None:
@@ -75,7 +83,12 @@ def rank(
                           template=template, max_candidate_tokens=max_candidate_tokens, concurrency=concurrency,
                           judges=None if judges is None else [j.strip() for j in judges.split(",") if j.strip()],
                           judge_groups=[[j.strip() for j in g.split(",") if j.strip()] for g in judge_group or []]
-                          or None, **given)
+                          or None, prices=prices, max_cost=max_cost, **given)
+    if dry_run:
+        from .._estimate import estimate_rank
+
+        print_estimate(estimate_rank(options, seconds_per_call=seconds_per_call))
+        return
     columns = (TextColumn("[bold]judging[/]"), BarColumn(), MofNCompleteColumn(),
                TextColumn("cache hits {task.fields[hits]}"), TextColumn("{task.fields[speed]}"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
@@ -139,6 +152,11 @@ def print_result(result: RankResult) -> None:
         console.print(f"note: {note}", highlight=False)
     if result.stop_reason:
         console.print(f"plan: {result.stop_reason}", highlight=False)
+    console.print(cost_line(prov.get("cost") or {}), highlight=False)
+    if (prov.get("cost") or {}).get("stopped"):
+        console.print(f"[yellow]--max-cost[/]: {prov['cost']['stopped']}; every verdict bought is stored, the "
+                      "leaderboard is of what was judged (the prompt-independence check was skipped)",
+                      highlight=False)
     report = ", report.html" if (result.out_dir / "report.html").is_file() else ""
     console.print(f"wrote {result.out_dir}/ (leaderboard.json, leaderboard.csv, leaderboard.md, run.json, "
                   f"verdicts.sqlite{report})", highlight=False)
@@ -146,3 +164,29 @@ def print_result(result: RankResult) -> None:
 
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.0f}%"
+
+
+def cost_line(cost: dict) -> str:
+    """What the run spent: USD for priced hosted judges, "not priced" without a price, $0 in process."""
+    tokens = f"{cost.get('prompt_tokens', 0):,} input + {cost.get('completion_tokens', 0):,} output tokens asked"
+    if cost.get("kind") == "hosted":
+        usd = f"${cost['usd']:.4f}" if cost.get("priced") and cost.get("usd") is not None else "not priced (--prices)"
+        return f"cost: {usd}, {tokens}"
+    return f"cost: $0 ({'local model' if cost.get('kind') == 'local' else 'no model asked'}), {tokens}"
+
+
+def print_estimate(est) -> None:
+    table = Table(title="referee rank --dry-run (nothing asked, nothing written)")
+    for col in ("judge", "calls", "input tokens", "output tokens", "cost", "time"):
+        table.add_column(col, justify="left" if col == "judge" else "right")
+    for j in est.judges:
+        usd = "not priced" if j.usd is None else ("$0 (local model)" if j.kind == "local" else f"${j.usd:.4f}")
+        calls = f"{j.calls}" if j.exact else f"≤ {j.calls}"
+        table.add_row(j.name, calls, f"{j.prompt_tokens:,}", f"{j.completion_tokens:,}", usd,
+                      f"{j.seconds:.0f} s ({est.seconds_per_call[j.name]:g} s a call)")
+    console.print(table)
+    total = "not priced (--prices FILE)" if est.usd is None else f"${est.usd:.4f}"
+    console.print(f"estimated cost: {total}; tokens are the judges' own counts of the texts, cut to their caps",
+                  highlight=False)
+    for note in est.notes:
+        console.print(f"note: {note}", highlight=False)

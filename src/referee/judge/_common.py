@@ -31,9 +31,10 @@ def yes_answer(res: Any, yes: str, no: str, min_mass: float, cut: list[bool]) ->
     raw = orjson.dumps({"top_next_tokens": res.top}).decode()
     if not mass >= min_mass:  # also catches NaN
         return ScoredAnswer(status="unparseable", detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
-                            latency_s=res.latency_s, error=f"{yes}/{no} probability mass {mass:.3f} below {min_mass}")
+                            latency_s=res.latency_s, error=f"{yes}/{no} probability mass {mass:.3f} below {min_mass}",
+                            completion_tokens=getattr(res, "completion_tokens", 0))
     return ScoredAnswer(status="ok", score=y / mass, detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
-                        latency_s=res.latency_s)
+                        latency_s=res.latency_s, completion_tokens=getattr(res, "completion_tokens", 0))
 
 
 def judge_id_for(prefix: str, spec: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from ..backends._openai import off_loop
 from ..errors import BackendError
+from ._cost import CostMeter, estimate_call
 from ._pairwise import Answer, PairwiseLogprobJudge, logprob_answer
 
 P = TypeVar("P")
@@ -56,11 +57,17 @@ class Lookahead(Generic[P]):
         items: ``(verdict id, question key, payload)`` in the order the loop will ask them.
         fetch: answers for a list of payloads, in order; ``None`` when the judge is not concurrent.
         chunk: how many questions to send at once.
+        meter: the run's spending; with a limit, no question is sent that would pass it (a fetch
+            sends only what fits, and :class:`CostLimitReached` when not even the next one does).
+        estimate: USD one payload is expected to cost (``None``: the dearest call so far).
     """
 
     def __init__(self, store: Any, items: Sequence[tuple[str, str, P]],
-                 fetch: Callable[[list[P]], list[Any]] | None, chunk: int) -> None:
+                 fetch: Callable[[list[P]], list[Any]] | None, chunk: int, *, meter: CostMeter | None = None,
+                 estimate: Callable[[P], float] | None = None) -> None:
         self.store, self.items, self.fetch, self.chunk = store, list(items), fetch, chunk
+        self.meter = meter if meter is not None and meter.max_usd is not None else None
+        self.estimate = estimate
         self.pos: dict[str, int] = {}
         for i, (vid, _, _) in enumerate(self.items):
             self.pos.setdefault(vid, i)
@@ -73,6 +80,9 @@ class Lookahead(Generic[P]):
     def get(self, vid: str, direct: Callable[[], Any]) -> Any:
         """The answer for ``vid`` (fetched with the next ones if not yet); ``direct()`` asks alone."""
         if self.fetch is None or (vid not in self.cache and vid not in self.pos):
+            if self.meter is not None:
+                i = self.pos.get(vid)
+                self.meter.check(None if i is None or self.estimate is None else self.estimate(self.items[i][2]))
             return direct()
         if vid not in self.cache:
             batch: list[tuple[str, P]] = []
@@ -84,12 +94,30 @@ class Lookahead(Generic[P]):
                     continue
                 seen.add(q)
                 batch.append((v, payload))
+            if self.meter is not None:
+                batch = self._affordable(batch)
             self.cache.update(zip((v for v, _ in batch), self.fetch([p for _, p in batch])))
         return self.cache.pop(vid)
 
+    def _affordable(self, batch: list[tuple[str, P]]) -> list[tuple[str, P]]:
+        # answers fetched ahead are paid for even if never consumed: send only what fits the limit
+        assert self.meter is not None
+        costs = [None if self.estimate is None else self.estimate(p) for _, p in batch]
+        self.meter.check(costs[0])
+        if not self.meter.calls:
+            return batch[:1]  # the texts' estimate may be low: one answer's real usage first
+        total, n = 0.0, 0
+        for c in costs:
+            each = self.meter.each(c)
+            if self.meter.spent + total + each > self.meter.max_usd + 1e-12:  # type: ignore[operator]
+                break
+            total += each
+            n += 1
+        return batch[:max(n, 1)]
 
-def pairwise_lookahead(judge: Any, store: Any, candidates: Any,
-                       requests: Sequence[tuple[str, str, str]]) -> Lookahead[tuple[str, str, str]]:
+
+def pairwise_lookahead(judge: Any, store: Any, candidates: Any, requests: Sequence[tuple[str, str, str]],
+                       meter: CostMeter | None = None) -> Lookahead[tuple[str, str, str]]:
     """A :class:`Lookahead` over pairwise requests ``(prompt_id, first, second)``, fetched by :func:`judge_many`."""
     from ..store import question_key, verdict_id
 
@@ -97,17 +125,26 @@ def pairwise_lookahead(judge: Any, store: Any, candidates: Any,
     usable = (callable(getattr(getattr(judge, "backend", None), "map", None))
               and (isinstance(judge, PairwiseLogprobJudge) or callable(getattr(judge, "ajudge", None))))
     items = []
-    if usable:
+    if usable or (meter is not None and meter.max_usd is not None):
         for prompt_id, first, second in requests:
             prompt = candidates.prompts[prompt_id]
             c1, c2 = candidates.candidates[(prompt_id, first)], candidates.candidates[(prompt_id, second)]
             q = question_key(judge.judge_id, judge.mode, prompt.text, [c1.output, c2.output])
             items.append((verdict_id(q, prompt_id, [first, second]), q, (prompt.text, c1.output, c2.output)))
-    return Lookahead(store, items, (lambda qs: judge_many(judge, qs)) if usable else None, 4 * workers)
+    return Lookahead(store, items, (lambda qs: judge_many(judge, qs)) if usable else None, 4 * workers,
+                     meter=meter, estimate=lambda q: call_cost(judge, [q[1], q[2]], q[0]))
 
 
-def threaded_lookahead(judge: Any, store: Any,
-                       items: Sequence[tuple[str, str, Callable[[], Any]]]) -> Lookahead[Callable[[], Any]]:
+def call_cost(judge: Any, texts: list[str], question: str) -> float:
+    """USD one question about ``texts`` is expected to cost (0 without a price)."""
+    price = getattr(getattr(judge, "backend", None), "price", None)
+    if price is None:
+        return 0.0
+    return price.cost(*estimate_call(judge, texts, question))
+
+
+def threaded_lookahead(judge: Any, store: Any, items: Sequence[tuple[str, str, Callable[[], Any]]],
+                       meter: CostMeter | None = None) -> Lookahead[Callable[[], Any]]:
     """A :class:`Lookahead` whose payloads are blocking calls (``judge.score``, ``judge.rank``), run in threads.
 
     Each call blocks on the backend's own event loop, so the threads only wait; the backend's
@@ -121,4 +158,4 @@ def threaded_lookahead(judge: Any, store: Any,
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(lambda call: call(), calls))
 
-    return Lookahead(store, items, fetch if workers > 1 else None, 4 * workers)
+    return Lookahead(store, items, fetch if workers > 1 else None, 4 * workers, meter=meter)

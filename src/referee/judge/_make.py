@@ -101,7 +101,7 @@ def load_judge_config(path: str | Path) -> dict[str, Any]:
         if k.lower() in ("api_key", "key", "token", "authorization", "password", "secret"):
             raise InputError(f"'{k}' in a config file: put the API key in an environment variable "
                              "($REFEREE_API_KEY or one named by api_key_env)", path=path, field=k)
-    allowed = {"judge", "mode", "template", "n_ctx", "min_mass", "seed", *BACKEND_KEYS,
+    allowed = {"judge", "mode", "template", "n_ctx", "min_mass", "seed", "price", *BACKEND_KEYS,
                *(k for ks in JUDGE_KEYS.values() for k in ks)}
     unknown = sorted(set(cfg) - allowed)
     if unknown:
@@ -122,14 +122,15 @@ def judge_kind(spec: str) -> str:
 
 def build_judge(spec: str, *, n_ctx: int = 4096, seed: int = 0, min_mass: float = 0.5, mode: str = "pairwise",
                 template: str | Path | None = None, max_candidate_tokens: int | None = None,
-                concurrency: int | None = None) -> Any:
+                concurrency: int | None = None, probe: bool = True) -> Any:
     """Build the judge for ``--judge spec --mode mode [--template FILE]`` (see the module notes).
 
     ``spec`` may also be a judge config file (``.json``/``.toml``, see :func:`load_judge_config`);
     its settings win over the arguments, except ``max_candidate_tokens`` and ``concurrency``,
     which are only ever given on purpose. ``max_candidate_tokens`` (``None``: the judge's own
     default) applies to LLM judges, ``concurrency`` to ``openai:`` judges; given to any other
-    judge, either is an :class:`InputError` rather than ignored.
+    judge, either is an :class:`InputError` rather than ignored. ``probe=False`` skips asking the
+    server whether it returns logprobs (a one-token completion; ``rank --dry-run`` asks nothing).
     """
     if spec.endswith((".json", ".toml")) and Path(spec).is_file():
         cfg = load_judge_config(spec)
@@ -138,6 +139,10 @@ def build_judge(spec: str, *, n_ctx: int = 4096, seed: int = 0, min_mass: float 
         n_ctx, seed, min_mass = cfg.get("n_ctx", n_ctx), cfg.get("seed", seed), cfg.get("min_mass", min_mass)
         inner = cfg["judge"]
         backend_opts = {k: cfg[k] for k in BACKEND_KEYS if k in cfg}
+        if "price" in cfg:
+            from ._cost import parse_price
+
+            backend_opts["price"] = parse_price(cfg["price"], where=f"{spec}: price")
         if backend_opts and not inner.startswith("openai:"):
             raise InputError(f"{sorted(backend_opts)} apply to openai: judges only", path=spec)
         judge_opts = {k: cfg[k] for k in JUDGE_KEYS.get(mode, ()) if k in cfg}
@@ -145,14 +150,14 @@ def build_judge(spec: str, *, n_ctx: int = 4096, seed: int = 0, min_mass: float 
             judge_opts["scale"] = tuple(judge_opts["scale"])
         return _build(inner, n_ctx=n_ctx, seed=seed, min_mass=min_mass, mode=mode, template=template,
                       backend_opts=backend_opts, judge_opts=judge_opts, max_candidate_tokens=max_candidate_tokens,
-                      concurrency=concurrency)
+                      concurrency=concurrency, probe=probe)
     return _build(spec, n_ctx=n_ctx, seed=seed, min_mass=min_mass, mode=mode, template=template,
-                  max_candidate_tokens=max_candidate_tokens, concurrency=concurrency)
+                  max_candidate_tokens=max_candidate_tokens, concurrency=concurrency, probe=probe)
 
 
 def _build(spec: str, *, n_ctx: int, seed: int, min_mass: float, mode: str, template: str | Path | None,
            backend_opts: dict[str, Any] | None = None, judge_opts: dict[str, Any] | None = None,
-           max_candidate_tokens: int | None = None, concurrency: int | None = None) -> Any:
+           max_candidate_tokens: int | None = None, concurrency: int | None = None, probe: bool = True) -> Any:
     judge_opts = dict(judge_opts or {})
     backend_opts = dict(backend_opts or {})
     if mode not in MODES:
@@ -176,7 +181,10 @@ def _build(spec: str, *, n_ctx: int, seed: int, min_mass: float, mode: str, temp
         return ReplayJudge(path, annotator=annotator or None)
     if spec.startswith("verify:"):
         return make_verifier(spec, n_ctx=n_ctx)
+    price = backend_opts.pop("price", None)
     backend = make_backend(spec, n_ctx=n_ctx, seed=seed, **backend_opts)
+    if price is not None:
+        backend.price = price
     cut = {k: judge_opts.pop(k) for k in ("max_candidate_tokens",) if k in judge_opts}
     if template is not None:
         from ._custom import CustomJudge
@@ -191,7 +199,7 @@ def _build(spec: str, *, n_ctx: int, seed: int, min_mass: float, mode: str, temp
         # What the server can do decides whether this judge works, never which judge it is: a
         # switch to generated verdicts here would give another judge id, and a resumed run would
         # pay for every question again.
-        if callable(getattr(backend, "supports_logprobs", None)) and not backend.supports_logprobs():
+        if probe and callable(getattr(backend, "supports_logprobs", None)) and not backend.supports_logprobs():
             raise InputError(f"{backend.describe().get('base_url', spec)} returns no top_logprobs for chat "
                              "completions, which the logprob judge reads; use --mode pairwise-generate to "
                              "generate and parse verdicts instead", field="--mode")

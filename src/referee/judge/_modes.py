@@ -22,6 +22,7 @@ import numpy as np
 from ..load import CandidateSet
 from ..store import PairOutcome, Verdict, VerdictStore, question_key, verdict_id
 from ._concurrent import threaded_lookahead
+from ._cost import CostLimitReached
 from ._run import JudgeProgress
 from ._run import ask_via_store as _ask
 from ._run import check_error_streak as _guard
@@ -55,11 +56,15 @@ def score_candidates(candidates: CandidateSet, judge: Any, store: VerdictStore, 
         q = question_key(judge.judge_id, mode, prompt.text, key)
         fn = (lambda t=prompt.text, o=output, r=ref: judge.score(t, o, r))
         calls.append((pid, system, prompt.text, key, verdict_id(q, pid, [system]), q, fn))
-    ahead = threaded_lookahead(judge, store, [(vid, q, fn) for *_, vid, q, fn in calls])
+    ahead = threaded_lookahead(judge, store, [(vid, q, fn) for *_, vid, q, fn in calls],
+                               meter=progress.meter)
     out, streak = [], 0
     for pid, system, text, key, vid, _, fn in calls:
-        v = _ask(store, judge, mode, pid, text, [system], key, lambda vid=vid, fn=fn: ahead.get(vid, fn),
-                 progress, on_verdict)
+        try:
+            v = _ask(store, judge, mode, pid, text, [system], key, lambda vid=vid, fn=fn: ahead.get(vid, fn),
+                     progress, on_verdict)
+        except CostLimitReached:
+            break  # progress.meter.stopped says why
         out.append(v)
         streak = _guard(streak, v, max_consecutive_errors)
     return out
@@ -109,11 +114,15 @@ def rank_lists(candidates: CandidateSet, judge: Any, store: VerdictStore, *, see
 
         q = question_key(judge.judge_id, "listwise", prompt.text, texts)
         calls.append((pid, shown, prompt.text, texts, verdict_id(q, pid, list(shown)), q, ask))
-    ahead = threaded_lookahead(judge, store, [(vid, q, fn) for *_, vid, q, fn in calls])
+    ahead = threaded_lookahead(judge, store, [(vid, q, fn) for *_, vid, q, fn in calls],
+                               meter=progress.meter)
     out, streak = [], 0
     for pid, shown, text, texts, vid, _, fn in calls:
-        v = _ask(store, judge, "listwise", pid, text, list(shown), texts, lambda vid=vid, fn=fn: ahead.get(vid, fn),
-                 progress, on_verdict)
+        try:
+            v = _ask(store, judge, "listwise", pid, text, list(shown), texts, lambda vid=vid, fn=fn: ahead.get(vid, fn),
+                     progress, on_verdict)
+        except CostLimitReached:
+            break  # progress.meter.stopped says why
         out.append(v)
         streak = _guard(streak, v, max_consecutive_errors)
     return out

@@ -111,6 +111,7 @@ class Answer:
     error: str | None = None
     prompt_tokens: int = 0
     latency_s: float = 0.0
+    completion_tokens: int = 0
 
 
 class PairwiseLogprobJudge:
@@ -195,6 +196,7 @@ def logprob_answer(res: Any, a: str, b: str, min_mass: float, cut: list[bool]) -
     raw = orjson.dumps({"top_next_tokens": res.top}).decode()
     if not mass >= min_mass:  # also catches NaN
         return Answer(status="unparseable", detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
-                      latency_s=res.latency_s, error=f"letter probability mass {mass:.3f} below {min_mass}")
+                      latency_s=res.latency_s, error=f"letter probability mass {mass:.3f} below {min_mass}",
+                      completion_tokens=getattr(res, "completion_tokens", 0))
     return Answer(status="ok", p_first=pa / mass, detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
-                  latency_s=res.latency_s)
+                  latency_s=res.latency_s, completion_tokens=getattr(res, "completion_tokens", 0))

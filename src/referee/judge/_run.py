@@ -11,6 +11,7 @@ from ..errors import BackendError
 from ..load import CandidateSet
 from ..plan import Comparison
 from ..store import Verdict, VerdictStore, question_key, verdict_id
+from ._cost import CostLimitReached, CostMeter, verdict_cost
 from ._pairwise import Answer, PairwiseLogprobJudge
 
 
@@ -28,11 +29,17 @@ class JudgeProgress:
     asked: int = 0
     status: dict[str, int] = field(default_factory=lambda: {"ok": 0, "unparseable": 0, "error": 0})
     judge_seconds: float = 0.0
+    # usage of the questions asked (not of answers taken from the store), as the server reported it
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    meter: CostMeter | None = None
 
 
 def make_judge(spec: str = "qwen2.5-coder-1.5b", *, n_ctx: int = 4096, seed: int = 0,
                min_mass: float = 0.5, mode: str = "pairwise", template: str | None = None,
-               max_candidate_tokens: int | None = None, concurrency: int | None = None) -> PairwiseLogprobJudge:
+               max_candidate_tokens: int | None = None, concurrency: int | None = None,
+               probe: bool = True) -> PairwiseLogprobJudge:
     """Build the judge named by ``spec``: a packaged model name or a GGUF path (llama.cpp),
     ``openai:MODEL@URL``, ``replay:FILE``, ``verify:NAME``; ``mode`` and ``template`` pick the
     judge kind (see :mod:`referee.judge._make`). ``max_candidate_tokens`` (LLM judges; ``None``:
@@ -46,7 +53,7 @@ def make_judge(spec: str = "qwen2.5-coder-1.5b", *, n_ctx: int = 4096, seed: int
     from ._make import build_judge
 
     return build_judge(spec, n_ctx=n_ctx, seed=seed, min_mass=min_mass, mode=mode, template=template,
-                       max_candidate_tokens=max_candidate_tokens, concurrency=concurrency)
+                       max_candidate_tokens=max_candidate_tokens, concurrency=concurrency, probe=probe)
 
 
 def ordered_requests(comparisons: Iterable[Comparison], systems: list[str]) -> list[tuple[str, str, str]]:
@@ -94,16 +101,19 @@ def judge_comparisons(comparisons: Iterable[Comparison], candidates: CandidateSe
     out: list[Verdict] = []
     streak = 0
     from ._concurrent import pairwise_lookahead  # HTTP judges: the next questions go out concurrently
-    ahead = pairwise_lookahead(judge, store, candidates, reqs)
+    ahead = pairwise_lookahead(judge, store, candidates, reqs, meter=progress.meter)
     for prompt_id, first, second in reqs:
         prompt = candidates.prompts[prompt_id]
         c1, c2 = candidates.candidates[(prompt_id, first)], candidates.candidates[(prompt_id, second)]
         vid = verdict_id(question_key(judge.judge_id, judge.mode, prompt.text, [c1.output, c2.output]),
                          prompt_id, [first, second])
-        verdict = ask_via_store(store, judge, judge.mode, prompt_id, prompt.text, [first, second],
-                                [c1.output, c2.output],
-                                lambda: ahead.get(vid, lambda: judge.judge(prompt.text, c1.output, c2.output)),
-                                progress, on_verdict)
+        try:
+            verdict = ask_via_store(store, judge, judge.mode, prompt_id, prompt.text, [first, second],
+                                    [c1.output, c2.output],
+                                    lambda: ahead.get(vid, lambda: judge.judge(prompt.text, c1.output, c2.output)),
+                                    progress, on_verdict)
+        except CostLimitReached:
+            break  # progress.meter.stopped says why; what was stored stays
         out.append(verdict)
         streak = check_error_streak(streak, verdict, max_consecutive_errors)
     return out
@@ -123,8 +133,10 @@ def ask_via_store(store: VerdictStore, judge: Any, mode: str, prompt_id: str, pr
     if hit is None:
         earlier = store.answer_to(q)
         if earlier is not None:
+            # nothing was asked: the copy costs nothing, and its tokens stay counted once, on the original
             hit = earlier.model_copy(update={"verdict_id": vid, "prompt_id": prompt_id, "systems": systems,
-                                             "created_at": "",
+                                             "created_at": "", "cost": 0.0, "prompt_tokens": 0,
+                                             "completion_tokens": 0, "latency_s": 0.0,
                                              "detail": {**earlier.detail, "reused_from": earlier.verdict_id}})
             store.put(hit)
     if hit is not None:
@@ -140,11 +152,18 @@ def ask_via_store(store: VerdictStore, judge: Any, mode: str, prompt_id: str, pr
             ans = Answer(status="error", error=str(e))
         progress.judge_seconds += time.perf_counter() - t0
         progress.asked += 1
+        completion = getattr(ans, "completion_tokens", 0)
+        cost = verdict_cost(judge, ans.prompt_tokens, completion)
+        progress.prompt_tokens += ans.prompt_tokens
+        progress.completion_tokens += completion
+        progress.cost += cost
+        if progress.meter is not None:
+            progress.meter.add(cost)
         verdict = Verdict(verdict_id=vid, question=q, judge_id=judge.judge_id, mode=mode, prompt_id=prompt_id,
                           systems=systems, status=ans.status, p_first=ans.p_first,
                           score=getattr(ans, "score", None), detail=ans.detail, raw=ans.raw, error=ans.error,
-                          prompt_tokens=ans.prompt_tokens, completion_tokens=getattr(ans, "completion_tokens", 0),
-                          latency_s=ans.latency_s)
+                          prompt_tokens=ans.prompt_tokens, completion_tokens=completion,
+                          latency_s=ans.latency_s, cost=cost)
         store.put(verdict)
         cached = False
     progress.done += 1

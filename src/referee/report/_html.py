@@ -695,9 +695,12 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
                 counts[v.status] = counts.get(v.status, 0) + 1
         vinfo = {**counts, **(prov.get("verdicts") or {})}
         vinfo.setdefault("total", sum(counts.values()))
-        vinfo["cost"] = sum(v.cost for v in verdicts if v.judge_id == main_id)
-        vinfo["latency"] = sum(v.latency_s for v in verdicts if v.judge_id == main_id)
-        vinfo["tokens"] = sum(v.prompt_tokens + v.completion_tokens for v in verdicts if v.judge_id == main_id)
+        # a verdict reused from the store (same question, other systems) was not asked: counted once
+        asked = [v for v in verdicts if v.judge_id == main_id and not v.detail.get("reused_from")]
+        vinfo["cost"] = sum(v.cost for v in asked)
+        vinfo["latency"] = sum(v.latency_s for v in asked)
+        vinfo["tokens"] = sum(v.prompt_tokens + v.completion_tokens for v in asked)
+        vinfo["cost_label"] = _cost_label(spec, prov.get("cost") or {}, vinfo["cost"])
         plan = prov.get("plan") or {"name": (prov.get("options") or {}).get("plan")}
         if (plan.get("name") or "") == "adaptive":
             settle = _settling(rated, keep, order, level)
@@ -762,3 +765,15 @@ def write_html_report(run_dir: str | Path, output: str | Path | None = None) -> 
     os.replace(tmp, out)
     return out
 
+
+
+def _cost_label(spec: dict[str, Any] | None, cost: dict[str, Any], stored_usd: float) -> str:
+    """"$0 (local model)" only for llama.cpp in process; a hosted judge's real cost, or "not priced"."""
+    backend = ((spec or {}).get("backend") or {}).get("backend")
+    if backend == "openai-http":
+        if cost.get("priced") or stored_usd > 0:
+            return f"${stored_usd:.4f}"
+        return "not priced"
+    if backend == "llama.cpp":
+        return "$0 (local model)"
+    return "$0 (no model asked)"
