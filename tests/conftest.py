@@ -23,6 +23,15 @@ SHARED = ROOT.parent / "shared" / "data"
 EXAMPLE = ROOT / "examples" / "candidates.jsonl"
 
 
+def shared_data(relative: str) -> Path:
+    """A file of ../shared/data, which CI always has: a test that reads it fails, naming the file,
+    rather than skipping where nobody notices that it never ran."""
+    path = SHARED / relative
+    if not path.exists():
+        pytest.fail(f"{path} is missing: these tests read the shared AlpacaEval data (see README.md)", pytrace=False)
+    return path
+
+
 @pytest.fixture(scope="session")
 def smol_judge():
     """The real SmolLM2-135M judge through llama.cpp: fast, position-biased; for mechanics only."""

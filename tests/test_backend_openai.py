@@ -15,7 +15,7 @@ from referee import RankOptions, rank
 from referee.backends import OpenAIBackend, ServerUnreachableError
 from referee.backends._openai import parse_openai_spec
 from referee.errors import BackendError, InputError
-from referee.judge import GeneratePairwiseJudge, PairwiseLogprobJudge, RubricJudge, make_judge
+from referee.judge import GeneratePairwiseJudge, PairwiseLogprobJudge, RubricJudge, make_judge, parse_pairwise_verdict
 from referee.store import VerdictStore
 
 from _http_helpers import CANNED as CANNED_REPLY, CannedServer, FaultProxy, LlamaServer, free_port
@@ -32,7 +32,7 @@ def example_subset(tmp_path, prompt_ids):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    pytest.importorskip("llama_cpp.server")
+    import llama_cpp.server  # noqa: F401  - scripts/setup.sh installs it: missing is a failure, not a skip
     from referee.backends import resolve_model
 
     path = resolve_model("smollm2-135m")[0]
@@ -70,23 +70,23 @@ def test_logprob_pairwise_verdict_from_the_real_server(server):
     assert isinstance(judge, PairwiseLogprobJudge)  # the server returns top_logprobs
     assert judge.spec["backend"]["backend"] == "openai-http"
     ans = judge.judge("What is 2+2?", "4", "5")
-    assert ans.status in ("ok", "unparseable"), ans.error
     pa, pb = ans.detail["p_letters"]["A"], ans.detail["p_letters"]["B"]
-    assert 0 <= pa + pb <= 1 + 1e-6
-    if ans.status == "ok":
-        assert ans.p_first == pytest.approx(pa / (pa + pb))
+    # the letters carry 0.17 of the mass here over HTTP (0.99 for the in-process judge on the same
+    # model); above min_mass that is a verdict, never an unparseable or an error
+    assert ans.status == "ok" and judge.min_mass <= pa + pb <= 1 + 1e-6, (ans.error, ans.detail)
+    assert ans.p_first == pytest.approx(pa / (pa + pb))
     assert json.loads(ans.raw)["top_next_tokens"]
 
 
 def test_generated_verdict_is_parsed_or_kept_raw(server):
     judge = GeneratePairwiseJudge(OpenAIBackend("smol", server.url, n_ctx=2048), max_tokens=12)
     ans = judge.judge("What is 2+2?", "4", "5")
-    assert ans.status in ("ok", "unparseable")
     assert ans.raw  # the generated text is kept either way
-    if ans.status == "unparseable":
-        assert ans.p_first is None and ans.error
-    else:
-        assert ans.p_first in (0.0, 0.5, 1.0)
+    # whatever SmolLM2 writes, status and probability are what the strict parser makes of the kept text
+    said = parse_pairwise_verdict(ans.raw, tuple(judge.template.choices))
+    assert ans.status == ("unparseable" if said is None else "ok")
+    assert ans.p_first == (None if said is None else {"first": 1.0, "second": 0.0, "tie": 0.5}[said])
+    assert (ans.error is None) == (said is not None)
 
 
 def test_rubric_output_is_schema_constrained_by_response_format(server):
@@ -95,12 +95,10 @@ def test_rubric_output_is_schema_constrained_by_response_format(server):
                         taxonomy=("wrong", "other"))
     ans = judge.score("What is 2+2?", "5")
     assert backend._schema_style == "json_object"  # llama-cpp-python's flavour, found by probing
-    if ans.detail.get("finish_reason") == "stop":
-        assert ans.status == "ok", (ans.error, ans.raw)
-        assert 1 <= ans.score <= 5
-        assert all(d["type"] in ("wrong", "other") for d in ans.detail["diagnoses"])
-    else:
-        assert ans.status == "unparseable" and ans.raw
+    # one diagnosis of at most 12 characters fits in 60 tokens: the schema makes the reply valid
+    assert ans.detail["finish_reason"] == "stop" and ans.status == "ok", (ans.error, ans.raw)
+    assert 1 <= ans.score <= 5
+    assert all(d["type"] in ("wrong", "other") for d in ans.detail["diagnoses"])
 
 
 def test_retries_through_429_drops_and_errors_then_a_slow_answer(proxy):

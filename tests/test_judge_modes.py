@@ -18,13 +18,13 @@ from referee.backends import Generation, ReplayJudge
 from referee.errors import InputError
 from referee.judge import (CustomJudge, GeneratePairwiseJudge, ListwiseJudge, PairwiseLogprobJudge, RubricJudge,
                            YesProbabilityJudge, listwise_outcomes, make_judge, outcome_arrays, pointwise_outcomes,
-                           rank_lists, score_candidates)
+                           parse_pairwise_verdict, rank_lists, score_candidates)
 from referee.judge._modes import compare_scores
 from referee.rate import rate_pairwise
 from referee.store import Verdict, VerdictStore
 
 from _http_helpers import CANNED, CannedServer
-from conftest import EXAMPLE, SHARED, write_jsonl
+from conftest import EXAMPLE, shared_data, write_jsonl
 
 SYSTEMS = ("concise-expert", "rambling", "careless")
 
@@ -50,7 +50,7 @@ class Scripted:
     def count_tokens(self, text):
         return len(text) // 4
 
-    def truncate(self, text, max_tokens, marker):
+    def truncate(self, text, max_tokens, marker, *, tail=0.0):
         return text, False
 
     def generate(self, messages, *, max_tokens=256, temperature=0.0, json_schema=None):
@@ -71,11 +71,12 @@ def test_pyes_pointwise_rank_end_to_end_and_resume(smol_judge, tmp_path):
     with VerdictStore.open(tmp_path / "run" / "verdicts.sqlite") as st:
         rows = list(st.verdicts(mode="pointwise"))
         assert len(rows) == 3 and st.judges()[judge.judge_id]["mode"] == "pointwise"
+    # SmolLM2 puts 0.73-0.83 of its mass on Yes/No for these three: every verdict is a score
+    assert [r.status for r in rows] == ["ok"] * 3
     for r in rows:
-        assert len(r.systems) == 1
-        if r.status == "ok":
-            assert 0.0 <= r.score <= 1.0
-            assert r.score == pytest.approx(r.detail["p_yes"] / r.detail["mass"])
+        assert len(r.systems) == 1 and r.detail["mass"] >= 0.2
+        assert 0.0 <= r.score <= 1.0
+        assert r.score == pytest.approx(r.detail["p_yes"] / r.detail["mass"])
     assert {row["system"] for row in res.rows} == set(SYSTEMS)
     # the leaderboard counts each system's usable scores, not the pairs made from them
     ok_per_system = {s: sum(r.status == "ok" and r.systems == [s] for r in rows) for s in SYSTEMS}
@@ -92,12 +93,11 @@ def test_listwise_forward_and_reversed_through_rank(smol_judge, tmp_path):
     with VerdictStore.open(tmp_path / "run" / "verdicts.sqlite") as st:
         vs = list(st.verdicts(mode="listwise"))
     assert len(vs) == 2 and vs[0].systems == vs[1].systems[::-1]
+    # the grammar makes a 3-item list and 24 tokens are enough for it: both orders are rankings
+    assert [v.status for v in vs] == ["ok", "ok"], [v.raw for v in vs]
     for v in vs:
-        if v.status == "ok":  # the grammar makes a 3-item list; the parser makes it a permutation
-            assert sorted(v.detail["ranking"]) == [0, 1, 2]
-            assert v.detail["ranked_systems"] == [v.systems[i] for i in v.detail["ranking"]]
-        else:
-            assert v.raw and v.error
+        assert v.detail["finish_reason"] == "stop" and sorted(v.detail["ranking"]) == [0, 1, 2]
+        assert v.detail["ranked_systems"] == [v.systems[i] for i in v.detail["ranking"]]
     assert res.provenance["verdicts"]["total"] == 2
 
 
@@ -105,17 +105,21 @@ def test_rubric_grammar_in_process(smol_judge):
     # no room for diagnoses (the server test covers them): the grammar alone must give valid JSON
     judge = RubricJudge(smol_judge.backend, scale=(1, 5), taxonomy=("wrong",), max_diagnoses=0, max_tokens=24)
     ans = judge.score("What is 2+2?", "5")
-    if ans.detail.get("finish_reason") == "stop":
-        assert ans.status == "ok", (ans.error, ans.raw)
-        assert 1 <= ans.score <= 5 and ans.detail["diagnoses"] == []
-    else:
-        assert ans.status == "unparseable" and ans.raw
+    # '{"diagnoses":[],"score":N}' is about 12 tokens: 24 leave room for the grammar to close it
+    assert ans.detail["finish_reason"] == "stop" and ans.status == "ok", (ans.error, ans.raw)
+    assert 1 <= ans.score <= 5 and ans.detail["diagnoses"] == []
 
 
 def test_generate_then_parse_in_process(smol_judge):
-    ans = GeneratePairwiseJudge(smol_judge.backend, max_tokens=10).judge("What is 2+2?", "4", "5")
-    assert ans.status in ("ok", "unparseable") and ans.raw
-    assert (ans.p_first is None) == (ans.status == "unparseable")
+    judge = GeneratePairwiseJudge(smol_judge.backend, max_tokens=10)
+    ans = judge.judge("What is 2+2?", "4", "5")
+    assert ans.raw
+    # SmolLM2 writes no verdict tag in 10 tokens (it echoes the prompt), but whatever it writes, the
+    # status and probability are what the strict parser makes of the kept text
+    said = parse_pairwise_verdict(ans.raw, tuple(judge.template.choices))
+    assert ans.status == ("unparseable" if said is None else "ok")
+    assert ans.p_first == (None if said is None else {"first": 1.0, "second": 0.0, "tie": 0.5}[said])
+    assert (ans.error is None) == (said is not None)
 
 
 def test_custom_template_choice_judge(smol_judge, tmp_path):
@@ -127,8 +131,10 @@ def test_custom_template_choice_judge(smol_judge, tmp_path):
     judge = CustomJudge(tpl, smol_judge.backend, min_mass=0.2)
     assert judge.mode == "pairwise" and judge.judge_id.startswith("cu-")
     ans = judge.judge("What is 2+2?", "4", "5")
-    assert ans.status in ("ok", "unparseable")
     assert set(ans.detail["p_letters"]) == {"A", "B"}
+    pa, pb = ans.detail["p_letters"]["A"], ans.detail["p_letters"]["B"]
+    assert pa + pb >= 0.2 and ans.status == "ok"  # SmolLM2 gives the letters 0.62 after "Better:"
+    assert ans.p_first == pytest.approx(pa / (pa + pb))
     msgs = judge.render(question="QQ", first="F1", second="S2")
     assert msgs[0]["content"] == "You judge answers." and "A: F1\nB: S2" in msgs[1]["content"]
 
@@ -239,9 +245,7 @@ def test_replay_plays_recorded_verdicts_through_rank(tmp_path):
 
 
 def test_replay_reads_alpaca_eval_annotations():
-    path = SHARED / "alpaca_eval" / "judge_pairs.jsonl"
-    if not path.is_file():
-        pytest.skip("shared AlpacaEval data not present")
+    path = shared_data("alpaca_eval/judge_pairs.jsonl")
     judge = ReplayJudge(path, annotator="alpaca_eval_gpt4")
     first = json.loads(path.open().readline())
     p = judge.lookup(str(first["instruction_id"]), first["model_b"], first["model_a"])

@@ -2,7 +2,7 @@
 
 Synthetic checks generate verdicts with a known preference for longer answers;
 the real-data checks compare with AlpacaEval's official leaderboard in
-../shared/data (skipped when that folder is absent).
+../shared/data (CI has it; without it they fail rather than skip).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from scipy.special import expit
 
 from referee.errors import RatingError
 from referee.rate import (bradley_terry, lc_win_rate, style_controlled_bt, style_counts, style_covariates)
+
+from conftest import shared_data
 
 PTS = 400 / np.log(10)
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,9 +131,8 @@ def _alpaca():
     return mod.compute(DATA)
 
 
-@pytest.mark.skipif(not (DATA / "alpaca_eval" / "judge_pairs.jsonl").exists(),
-                    reason="../shared/data/alpaca_eval is not available")
 def test_alpaca_eval_raw_and_length_controlled_win_rates():
+    shared_data("alpaca_eval/judge_pairs.jsonl")
     out = _alpaca()
     res = out["result"]
     assert len(out["systems"]) == 13 and out["n_official"] == 12

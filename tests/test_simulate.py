@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,15 +14,14 @@ from referee.plan import Comparison
 from referee.simulate import (SimulatedJudge, latent_from_baseline, load_baseline_verdicts,
                               synthetic_panel)
 
-PAIRS = Path(__file__).resolve().parents[2] / "shared" / "data" / "alpaca_eval" / "judge_pairs.jsonl"
+from conftest import shared_data
+
 AE2 = "weighted_alpaca_eval_gpt4_turbo"
 
 
 @pytest.fixture(scope="module")
 def ae2():
-    if not PAIRS.exists():
-        pytest.skip(f"shared data missing: {PAIRS}")
-    return load_baseline_verdicts(PAIRS, AE2)
+    return load_baseline_verdicts(shared_data("alpaca_eval/judge_pairs.jsonl"), AE2)
 
 
 def with_baseline(bv, **kw):
