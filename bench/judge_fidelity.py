@@ -195,14 +195,14 @@ class Runner:
             g = gen.generate([{"role": "user", "content": question}], max_tokens=256)
             got = {"text": g.text, "s": time.perf_counter() - t0}
             self.cache.put(k, got)
-        self.latencies.append(0.0)  # drafts are counted in draft_seconds, not per verdict
-        self._draft_s = getattr(self, "_draft_s", 0.0) + got["s"]
+        self._draft_s = getattr(self, "_draft_s", 0.0) + got["s"]  # reported apart, not per verdict
         return got["text"]
 
     def pair(self, question: str, first: str, second: str) -> float | None:
         if self.name == "reference":
-            draft = self._drafts.setdefault(question, self._draft(question))
-            self.latencies.pop()
+            if question not in self._drafts:
+                self._drafts[question] = self._draft(question)
+            draft = self._drafts[question]
             q_key = question + "\x00" + draft
         else:
             draft, q_key = None, question

@@ -76,3 +76,20 @@ def run_cli(monkeypatch, *args) -> int:
     except SystemExit as e:
         return e.code
     return 0
+
+
+@pytest.fixture(scope="session")
+def smol_server(tmp_path_factory):
+    """A real llama-cpp-python OpenAI-compatible server on 127.0.0.1 with SmolLM2, one per session."""
+    import llama_cpp.server  # noqa: F401  - scripts/setup.sh installs it: missing is a failure, not a skip
+    from _http_helpers import LlamaServer
+    from referee.backends import resolve_model
+
+    srv = LlamaServer(resolve_model("smollm2-135m")[0], n_ctx=2048, n_threads=2,
+                      log=tmp_path_factory.mktemp("srv") / "server.log")
+    try:
+        srv.wait_ready(timeout=120)
+        yield srv
+    finally:
+        srv.stop()
+

@@ -18,7 +18,7 @@ from referee.errors import BackendError, InputError
 from referee.judge import GeneratePairwiseJudge, PairwiseLogprobJudge, RubricJudge, make_judge, parse_pairwise_verdict
 from referee.store import VerdictStore
 
-from _http_helpers import CANNED as CANNED_REPLY, CannedServer, FaultProxy, LlamaServer, free_port
+from _http_helpers import CANNED as CANNED_REPLY, CannedServer, FaultProxy, free_port
 from conftest import EXAMPLE, referee_cmd, write_jsonl
 
 SECRET = "sk-referee-test-5ecr3t-0123456789"
@@ -30,18 +30,9 @@ def example_subset(tmp_path, prompt_ids):
     return write_jsonl(tmp_path / "c.jsonl", rows)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    import llama_cpp.server  # noqa: F401  - scripts/setup.sh installs it: missing is a failure, not a skip
-    from referee.backends import resolve_model
-
-    path = resolve_model("smollm2-135m")[0]
-    srv = LlamaServer(path, n_ctx=2048, n_threads=2, log=tmp_path_factory.mktemp("srv") / "server.log")
-    try:
-        srv.wait_ready(timeout=120)
-        yield srv
-    finally:
-        srv.stop()
+@pytest.fixture
+def server(smol_server):
+    return smol_server
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from referee.judge import PairwiseLogprobJudge
 from referee.judge._cost import Price
 from referee.store import VerdictStore
 
-from _http_helpers import CANNED, CannedServer, FaultProxy, LlamaServer
+from _http_helpers import CANNED, CannedServer, FaultProxy
 from conftest import EXAMPLE, referee_cmd, write_jsonl
 
 
@@ -191,18 +191,9 @@ def test_dry_run_estimate_matches_the_backends_counts(server_1000_3, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    import llama_cpp.server  # noqa: F401  - scripts/setup.sh installs it
-    from referee.backends import resolve_model
-
-    path = resolve_model("smollm2-135m")[0]
-    srv = LlamaServer(path, n_ctx=2048, n_threads=2, log=tmp_path_factory.mktemp("srv") / "server.log")
-    try:
-        srv.wait_ready(timeout=120)
-        yield srv
-    finally:
-        srv.stop()
+@pytest.fixture
+def server(smol_server):
+    return smol_server
 
 
 def test_real_server_logprob_verdicts_carry_completion_tokens_and_cost(server):

@@ -6,8 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from _http_helpers import LlamaServer
-from referee.backends import LlamaCppBackend, OpenAIBackend, resolve_model
+from referee.backends import LlamaCppBackend, OpenAIBackend
 from referee.backends._text import inert_control_tokens
 
 CORRECT = "The capital of Canada is Ottawa."
@@ -92,13 +91,9 @@ def test_inert_control_tokens_breaks_every_family():
     assert inert_control_tokens(text) == text  # ordinary text is left alone
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = LlamaServer(resolve_model("smollm2-135m")[0], n_ctx=2048, n_threads=2,
-                      log=tmp_path_factory.mktemp("srv") / "server.log")
-    srv.wait_ready()
-    yield srv
-    srv.stop()
+@pytest.fixture
+def server(smol_server):
+    return smol_server
 
 
 def test_http_texts_reach_the_server_as_plain_text(server):

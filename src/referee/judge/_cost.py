@@ -13,7 +13,6 @@ judge id, so a run priced later (or differently) keeps its verdicts.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from dataclasses import dataclass, field
@@ -56,17 +55,10 @@ def parse_price(value: Any, *, where: str) -> Price:
 
 def load_prices(path: str | Path) -> dict[str, Price]:
     """A price table file (``.toml`` or ``.json``): model name -> :class:`Price`."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".toml":
-            import tomllib
+    from ._make import read_config_file
 
-            data = tomllib.loads(text)
-        else:
-            data = json.loads(text)
-    except (OSError, ValueError) as e:
-        raise InputError(f"cannot read the price table: {e}", path=path, field="--prices") from None
+    path = Path(path)
+    data = read_config_file(path, "the price table", "--prices")
     if not isinstance(data, dict) or not data:
         raise InputError("a price table maps model names to {input, output} USD per 1M tokens", path=path,
                          field="--prices")

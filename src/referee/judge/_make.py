@@ -78,6 +78,19 @@ JUDGE_KEYS = {"pointwise": ("scale", "taxonomy", "max_diagnoses", "max_tokens", 
               "pairwise-generate": ("max_tokens",), "pairwise": ()}
 
 
+def read_config_file(path: Path, what: str, field: str | None = None) -> Any:
+    """The contents of a ``.toml`` or (otherwise) JSON file, or one :class:`InputError` naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".toml":
+            import tomllib
+
+            return tomllib.loads(text)
+        return json.loads(text)
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot read {what}: {e}", path=path, field=field) from None
+
+
 def load_judge_config(path: str | Path) -> dict[str, Any]:
     """A judge config file (JSON or TOML): ``judge`` (a spec), optional ``mode``, ``template``,
     ``n_ctx``, ``min_mass``, backend settings (``concurrency``, ``timeout``, ``max_retries``,
@@ -85,16 +98,7 @@ def load_judge_config(path: str | Path) -> dict[str, Any]:
     judge settings (``scale``, ``taxonomy``, ``max_diagnoses``, ``max_tokens``, ``max_k``, ...).
     A key itself is refused: keys live in the environment only."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".toml":
-            import tomllib
-
-            cfg = tomllib.loads(text)
-        else:
-            cfg = json.loads(text)
-    except (OSError, ValueError) as e:
-        raise InputError(f"cannot read the judge config: {e}", path=path) from None
+    cfg = read_config_file(path, "the judge config")
     if not isinstance(cfg, dict) or not isinstance(cfg.get("judge"), str):
         raise InputError("a judge config needs a 'judge' spec string", path=path, field="judge")
     for k in cfg:
