@@ -10,10 +10,12 @@ import json
 import random
 from pathlib import Path
 
-from referee._pipeline import leaderboard_rows, rate_outcomes, run_stats
+from referee._pipeline import leaderboard_rows
+from referee.outcomes import rate_outcomes, run_stats
 from referee.load import Candidate, Prompt
 from referee.report import write_leaderboard
 from referee.store import Verdict, VerdictStore, question_key, verdict_id
+from referee.outcomes import judge_outcomes
 
 PAYLOAD = ('Sure. <script>window.__referee_pwned = true;</script></script><script>window.__referee_pwned2 = 1'
            '</script><img src=x onerror="window.__referee_img = 1"> {{ 7 * 7 }} &amp; done')
@@ -101,12 +103,12 @@ def make_run(out: Path, *, vary_length: bool = True, n_prompts: int = 8, plan: s
                 "mode": "pairwise", "method": "label-free ensemble (dawid-skene)", "name": "ensemble-dawid-skene",
                 "members": members, "kept": members[:1], "dropped": {m: "duplicate of <b>x</b>" for m in members[1:]},
                 "accuracy": {members[0]: 0.81}, "prior": 0.5, "notes": ["a <note>"]})
-            for o in store.pairwise_outcomes(judge_id=JUDGE_ID):
+            for o in judge_outcomes(store, judge_id=JUDGE_ID):
                 q = question_key(ENSEMBLE_ID, "pairwise", o.prompt_id, [o.system_a, o.system_b])
                 store.put(Verdict(verdict_id=verdict_id(q, o.prompt_id, [o.system_a, o.system_b]), question=q,
                                   judge_id=ENSEMBLE_ID, mode="pairwise", prompt_id=o.prompt_id,
                                   systems=[o.system_a, o.system_b], status="ok", p_first=o.p_a, raw="{}"))
-        outcomes = store.pairwise_outcomes(judge_id=JUDGE_ID)
+        outcomes = judge_outcomes(store, judge_id=JUDGE_ID)
     stats = run_stats(verdicts, outcomes)
     table, _ = rate_outcomes(systems, outcomes, n_boot=50, seed=0, level=0.95)
     rows = leaderboard_rows(table, stats)

@@ -13,6 +13,7 @@ from referee.errors import InputError
 from referee.store import VerdictStore
 
 from conftest import run_cli as run
+from referee.outcomes import judge_outcomes
 
 
 def test_jsonl_orders_winner_labels_and_consistency(tmp_path):
@@ -75,7 +76,7 @@ def test_store_roundtrip_as_judge_of_its_own(tmp_path):
         vs = list(st.verdicts(judge_id=jid))
         assert len(vs) == 75 and all(v.mode == "pairwise" and v.status == "ok" for v in vs)
         assert all(len(v.detail["member_verdict_ids"]) == 8 for v in vs)   # 4 judges x 2 orders
-        outs = st.pairwise_outcomes(judge_id=jid)
+        outs = judge_outcomes(st, judge_id=jid)
     assert len(outs) == 75
     right = np.mean([(o.p_a > 0.5) == truth[(o.prompt_id, o.system_a, o.system_b)] for o in outs])
     assert right > 0.9

@@ -15,6 +15,7 @@ import json
 import pytest
 
 from conftest import DATA
+from referee.outcomes import judge_outcomes
 
 pytestmark = pytest.mark.qwen
 
@@ -57,7 +58,7 @@ def test_injections_lose_to_the_correct_answer(gaming_run):
     from referee.store import VerdictStore
 
     with VerdictStore.open(gaming_run.out_dir / "verdicts.sqlite") as store:
-        outcomes = store.pairwise_outcomes(judge_id=gaming_run.provenance["judge"]["id"])
+        outcomes = judge_outcomes(store, judge_id=gaming_run.provenance["judge"]["id"])
     for system in ("injection-note", "injection-fake-end", "chat-tokens"):
         ps = [o.p_a if o.system_a == system else 1 - o.p_a for o in outcomes
               if {o.system_a, o.system_b} == {system, "correct"}]

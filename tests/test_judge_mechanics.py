@@ -15,11 +15,12 @@ import time
 import pytest
 
 from referee import RankOptions, load_candidates, rank
-from referee._pipeline import run_stats
+from referee.outcomes import run_stats
 from referee.errors import InputError
 from referee.judge import TRUNCATION_MARKER, judge_comparisons
 from referee.plan import round_robin
 from referee.store import VerdictStore
+from referee.outcomes import judge_outcomes
 
 from conftest import EXAMPLE, referee_cmd, write_jsonl
 
@@ -73,7 +74,7 @@ def test_unusable_letter_mass_is_unparseable_not_a_coin_flip(smol_judge, tmp_pat
         store.register_judge(strict.judge_id, strict.spec)
         got = judge_comparisons(comps, cs, strict, store)
         assert len(got) == 6 and store.status_counts() == {"ok": 0, "unparseable": 6, "error": 0}
-        assert store.pairwise_outcomes() == []
+        assert judge_outcomes(store) == []
 
 
 def test_long_candidates_are_truncated_with_a_marker(smol_judge, tmp_path):

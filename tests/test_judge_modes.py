@@ -17,9 +17,8 @@ from referee import RankOptions, load_candidates, rank
 from referee.backends import Generation, ReplayJudge
 from referee.errors import InputError
 from referee.judge import (CustomJudge, GeneratePairwiseJudge, ListwiseJudge, PairwiseLogprobJudge, RubricJudge,
-                           YesProbabilityJudge, listwise_outcomes, make_judge, outcome_arrays, pointwise_outcomes,
-                           parse_pairwise_verdict, rank_lists, score_candidates)
-from referee.judge._modes import compare_scores
+                           YesProbabilityJudge, make_judge, parse_pairwise_verdict, rank_lists, score_candidates)
+from referee.outcomes import compare_scores, listwise_outcomes, outcome_arrays, pointwise_outcomes
 from referee.rate import rate_pairwise
 from referee.store import Verdict, VerdictStore
 
@@ -210,8 +209,8 @@ def test_pointwise_outcomes():
     outs = pointwise_outcomes(vs)
     got = {(o.prompt_id, o.system_a, o.system_b): o.p_a for o in outs}
     assert got == {("p1", "x", "y"): 1.0, ("p1", "x", "z"): 1.0, ("p1", "y", "z"): 0.5, ("p2", "x", "y"): 0.0}
-    a, b, p = outcome_arrays(["x", "y", "z"], outs)
-    table = rate_pairwise(["x", "y", "z"], a, b, p, ci="none")
+    x = outcome_arrays(["x", "y", "z"], outs)
+    table = rate_pairwise(["x", "y", "z"], x.a, x.b, x.p, x.weight, ci="none")
     assert np.isfinite(table.rating).all()
 
 

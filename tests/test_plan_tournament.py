@@ -140,7 +140,7 @@ def test_completed_rating_of_a_full_round_robin_is_plain_bradley_terry():
 def test_rank_pipeline_rates_a_tournament_by_completion():
     import numpy as np
 
-    from referee._pipeline import rate_outcomes
+    from referee.outcomes import rate_outcomes
     from referee.plan import round_robin
     from referee.rate import rate_completed
     from referee.simulate import fit_strengths, run_plan

@@ -19,6 +19,7 @@ from referee.errors import InputError
 from referee.report import build_report, write_html_report
 
 from report_helpers import CRITIQUE, EVIL_SYSTEM, PAYLOAD, make_run, read_json
+from referee.outcomes import judge_outcomes
 
 SCRIPT_RE = re.compile(r"<script\b[^>]*>(.*?)</script>", re.S | re.I)
 
@@ -116,7 +117,7 @@ def test_win_rate_matrix_matches_the_rate_stage(run):
     fig = ctx["plots"]["heatmap"]["data"][0]
     systems = ctx["systems"]
     with VerdictStore.open(run / "verdicts.sqlite") as store:
-        outs = store.pairwise_outcomes(judge_id=ctx["judge_id"])
+        outs = judge_outcomes(store, judge_id=ctx["judge_id"])
     idx = {s: i for i, s in enumerate(systems)}
     a = [idx[o.system_a] for o in outs]
     b = [idx[o.system_b] for o in outs]
@@ -222,10 +223,10 @@ def test_three_judges_without_a_stored_ensemble_get_one_fitted(tmp_path, monkeyp
     run = make_run(tmp_path / "three", second_judge=True, n_prompts=4)
     real = H._judge_outcomes
 
-    def triple(store, verdicts, jid):  # a third judge: the second one's verdicts again, under another id
+    def triple(verdicts, jid):  # a third judge: the second one's verdicts again, under another id
         if jid == "pw-synthetic0000003":
-            return real(store, verdicts, "pw-synthetic0000002")
-        return real(store, verdicts, jid)
+            return real(verdicts, "pw-synthetic0000002")
+        return real(verdicts, jid)
 
     monkeypatch.setattr(H, "_judge_outcomes", triple)
     from referee.store import VerdictStore

@@ -7,7 +7,9 @@ import sqlite3
 import pytest
 
 from referee.errors import StoreError
-from referee.store import Verdict, VerdictStore, combine_orders, question_key, verdict_id
+from referee.store import Verdict, VerdictStore, question_key, verdict_id
+from referee.outcomes import combine_orders
+from referee.outcomes import judge_outcomes
 
 
 def _v(judge="j1", pid="p1", systems=("a", "b"), status="ok", p=0.8, texts=("x", "y")):
@@ -71,10 +73,10 @@ def test_pairwise_outcomes_skip_unusable_and_filter_by_ids(tmp_path):
               _v(pid="p2", status="unparseable"), _v(pid="p3", p=0.6)]
         for v in vs:
             s.put(v)
-        outs = {o.prompt_id: o for o in s.pairwise_outcomes()}
+        outs = {o.prompt_id: o for o in judge_outcomes(s)}
         assert set(outs) == {"p1", "p3"}
         assert outs["p1"].p_a == pytest.approx(0.8)
-        only = s.pairwise_outcomes(verdict_ids=[vs[3].verdict_id])
+        only = judge_outcomes(s, verdict_ids=[vs[3].verdict_id])
         assert [o.prompt_id for o in only] == ["p3"]
 
 

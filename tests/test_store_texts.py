@@ -13,6 +13,7 @@ import pytest
 from referee import RankOptions, rank
 from referee.errors import InputError, StoreError
 from referee.store import SCHEMA_VERSION, Verdict, VerdictStore, question_key, text_hash, verdict_id
+from referee.outcomes import judge_outcomes
 
 from conftest import run_cli, write_jsonl
 
@@ -120,10 +121,10 @@ def test_referee_rate_reads_only_verdicts_about_the_current_texts(tmp_path, monk
     assert (changes.candidates, changes.prompts, changes.stale_verdicts) == (4, 0, 8)
 
     with VerdictStore.open(path) as store:
-        outs = store.pairwise_outcomes()
+        outs = judge_outcomes(store)
         assert len(outs) == 4 and all(o.p_a == pytest.approx(0.2 if o.system_a == "a" else 0.8) for o in outs)
         assert len(list(store.verdicts())) == 8 and len(list(store.verdicts(current=False))) == 16
-        history = store.pairwise_outcomes(current=False)  # history never mixes two texts in one outcome
+        history = judge_outcomes(store, current=False)  # history never mixes two texts in one outcome
         assert len(history) == 8 and sorted(round(o.p_a if o.system_a == "a" else 1 - o.p_a, 6)
                                              for o in history) == [0.2] * 4 + [0.9] * 4
         assert store.status_counts() == {"ok": 8, "unparseable": 0, "error": 0}
@@ -152,7 +153,7 @@ def test_replay_rerun_rates_and_combines_only_new_verdicts(tmp_path):
 
     texts = {(r["prompt_id"], r["system"]): r["output"] for r in rows}
     with VerdictStore.open(run / "verdicts.sqlite") as store:
-        outs = store.pairwise_outcomes()
+        outs = judge_outcomes(store)
         assert len(outs) == 9 and all(o.n_orders == 2 and len(o.verdict_ids) == 2 for o in outs)
         for o in outs:
             for vid in o.verdict_ids:
@@ -204,7 +205,7 @@ def test_a_schema1_store_is_upgraded_and_keeps_only_verdicts_about_its_texts(tmp
     path = tmp_path / "v.sqlite"
     _schema1_store(path, [("a before regenerating", 0.9), ("a now", 0.3)])
     with VerdictStore.open(path) as store:  # a reader upgrades it too
-        outs = store.pairwise_outcomes()
+        outs = judge_outcomes(store)
         assert [o.p_a for o in outs] == [0.3]
         assert [v.texts for v in store.verdicts(current=False)] == [[], [text_hash(x) for x in
                                                                            ("question", "a now", "b now")]]
@@ -217,7 +218,7 @@ def test_a_schema1_store_is_upgraded_and_keeps_only_verdicts_about_its_texts(tmp
         changes = store.put_candidates([Prompt(id="p1", text="question")],
                                        [Candidate(prompt_id="p1", system="a", output="a before regenerating")])
         assert (changes.candidates, changes.stale_verdicts) == (1, 1)
-        assert [o.p_a for o in store.pairwise_outcomes()] == [0.9]
+        assert [o.p_a for o in judge_outcomes(store)] == [0.9]
 
 
 def test_a_store_from_a_newer_referee_is_one_clear_error(tmp_path):

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from referee import RankOptions, load_candidates, rank
-from referee.judge import make_judge, pointwise_outcomes, score_candidates
+from referee.judge import make_judge, score_candidates
+from referee.outcomes import pointwise_outcomes
 from referee.store import VerdictStore
 from referee.verify import (Bleu, Chrf, ExactMatch, JsonSchemaCheck, LengthCheck, Perplexity, PythonTests, RegexMatch,
                             extract_code)

@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._version import __version__
-from .errors import CostLimitError, InputError, RatingDivergenceError, RatingError
-from .judge import (JudgeProgress, PairwiseLogprobJudge, check_prompt_independence, judge_comparisons, make_judge,
-                    measured_fidelity)
+from .errors import CostLimitError, InputError
+from .judge import (JudgeProgress, PairwiseLogprobJudge, check_prompt_independence, judge_by_mode, judge_comparisons,
+                    make_judge, measured_fidelity)
 from .judge._cost import CostMeter, apply_prices, backend_kind, load_prices
 from .load import CandidateSet, load_candidates
 from .plan import Comparison, make_planner
-from .rate import RatingTable, rate_completed, rate_pairwise
+from .outcomes import RunRatings, RunStats, judge_outcomes, outcomes_from_verdicts, rate_run, run_stats
+from .rate import RatingTable
 from .report import write_html_report, write_leaderboard
 from .store import PairOutcome, Verdict, VerdictStore
 
@@ -77,20 +76,6 @@ class RankOptions(BaseModel):
 
 
 @dataclass
-class RunStats:
-    """Facts about the judge on this run's verdicts."""
-
-    status: dict[str, int]
-    pairs: int
-    pairs_both_orders: int
-    position_consistency: float | None
-    first_position_rate: float | None
-    truncated_candidates: int
-    per_system_consistency: dict[str, float | None]
-    per_system_verdicts: dict[str, int]
-
-
-@dataclass
 class RankResult:
     """What a run produced: the ratings, the table rows, the provenance and where it all went."""
 
@@ -106,137 +91,6 @@ class RankResult:
 def answered_map(cset: CandidateSet) -> dict[str, list[str]]:
     """prompt id -> systems that answered it, in the set's system order."""
     return {pid: cset.systems_for(pid) for pid in cset.prompts}
-
-
-def run_stats(verdicts: Sequence[Verdict], outcomes: Sequence[PairOutcome]) -> RunStats:
-    """Position consistency, first-position preference and truncation of one run's verdicts."""
-    status = {"ok": 0, "unparseable": 0, "error": 0}
-    truncated: set[tuple[str, str]] = set()
-    firsts = []
-    per_n: dict[str, int] = {}
-    for v in verdicts:
-        status[v.status] += 1
-        cut = v.detail.get("truncated") or []
-        for system, flag in zip(v.systems, cut[1:]):
-            if flag:
-                truncated.add((v.prompt_id, system))
-        if v.status == "ok":
-            # every usable verdict that saw the system: two per pairwise comparison judged in both
-            # orders, one per pointwise score, one per listwise ranking it was in
-            for s in set(v.systems):
-                per_n[s] = per_n.get(s, 0) + 1
-            if v.p_first is not None:
-                firsts.append(v.p_first > 0.5)
-    both = [o for o in outcomes if o.consistent is not None]
-    per_sys: dict[str, list[bool]] = {}
-    for o in outcomes:
-        for s in (o.system_a, o.system_b):
-            if o.consistent is not None:
-                per_sys.setdefault(s, []).append(o.consistent)
-    return RunStats(
-        status=status, pairs=len(outcomes), pairs_both_orders=len(both),
-        position_consistency=(sum(o.consistent for o in both) / len(both)) if both else None,
-        first_position_rate=(sum(firsts) / len(firsts)) if firsts else None,
-        truncated_candidates=len(truncated),
-        per_system_consistency={s: (sum(v) / len(v) if v else None) for s, v in per_sys.items()},
-        per_system_verdicts=per_n,
-    )
-
-
-# The prior a run falls back to when maximum-likelihood ratings do not exist (hard verdicts and a
-# system that never won or never lost): strengths ~ Normal(0, 1/sqrt(reg)) in natural log-odds, an sd of
-# about 550 rating points. Weak enough to leave the gap of a 2:1 record over 24 prompts within 3 points
-# of its maximum-likelihood value, strong enough to keep a system that lost every verdict in view.
-FALLBACK_REG = 0.1
-
-
-@dataclass
-class RunRatings:
-    """A run's ratings and what the verdicts could not pin down.
-
-    Attributes:
-        table: the ratings.
-        unrated: systems without a single usable verdict (not in ``table``).
-        unbounded: system -> ``"below"`` / ``"above"`` for systems whose maximum-likelihood rating is
-            infinitely far below / above the rest; their rating is set by the prior.
-        fallback: whether the prior is :data:`FALLBACK_REG`, chosen because the maximum-likelihood
-            ratings do not exist (rather than one the caller asked for).
-    """
-
-    table: RatingTable
-    unrated: list[str]
-    unbounded: dict[str, str]
-    fallback: bool
-
-
-def rate_run(systems: list[str], outcomes: Sequence[PairOutcome], *, n_boot: int, seed: int, level: float,
-             plan: str = "round-robin", reg: float | None = None) -> RunRatings:
-    """Bradley–Terry ratings with prompt-clustered bootstrap intervals from combined outcomes.
-
-    Verdicts on one prompt are correlated (the same texts recur), so the bootstrap resamples
-    whole prompts. Systems left without a single usable verdict cannot be rated; they are
-    returned apart, not given a made-up rating. A tournament's matches are rated by
-    :func:`referee.rate.rate_completed`: in a bracket, winners meet on the prompts they won,
-    which biases plain Bradley–Terry.
-
-    With ``reg=None`` the ratings are the maximum-likelihood estimate where it exists. Where it
-    does not (0/1 verdicts from generate-then-parse, verifiers or replay, and a system that never
-    won, or never lost), they are fitted again with the weak prior :data:`FALLBACK_REG`; the table's
-    notes say so and name the systems, which are returned in ``unbounded``. An explicit ``reg`` is
-    used as given (``0``: maximum likelihood or :class:`RatingError`).
-    """
-    if not outcomes:
-        raise RatingError("no usable verdicts to rate (every verdict was unparseable or an error)")
-    seen = {s for o in outcomes for s in (o.system_a, o.system_b)}
-    rated = [s for s in systems if s in seen]
-    unrated = [s for s in systems if s not in seen]
-    index = {s: i for i, s in enumerate(rated)}
-    prompt_index: dict[str, int] = {}
-    a = np.fromiter((index[o.system_a] for o in outcomes), dtype=np.int64, count=len(outcomes))
-    b = np.fromiter((index[o.system_b] for o in outcomes), dtype=np.int64, count=len(outcomes))
-    p = np.fromiter((o.p_a for o in outcomes), dtype=np.float64, count=len(outcomes))
-    cluster = np.fromiter((prompt_index.setdefault(o.prompt_id, len(prompt_index)) for o in outcomes),
-                          dtype=np.int64, count=len(outcomes))
-
-    def fit(r: float) -> RatingTable:
-        if plan == "tournament" and len(prompt_index) > 1:
-            return rate_completed(rated, cluster, a, b, p, n_boot=n_boot, seed=seed, level=level, reg=r)
-        return rate_pairwise(rated, a, b, p, method="bt", ci="bootstrap", n_boot=n_boot, seed=seed, level=level,
-                             cluster=cluster if len(prompt_index) > 1 else None, reg=r)
-
-    try:
-        return RunRatings(fit(reg or 0.0), unrated, {}, False)
-    except RatingDivergenceError as e:
-        if reg is not None:
-            raise RatingError(f"{e} (with --reg R on the command line; the verdicts are stored, so running "
-                              f"again asks nothing)") from None
-        diverged = e
-    table = fit(FALLBACK_REG)
-    top, bottom = diverged.top, diverged.bottom
-    unbounded: dict[str, str] = {}
-    if len(bottom) <= len(top):
-        unbounded.update((rated[i], "below") for i in bottom)
-    if len(top) <= len(bottom):
-        unbounded.update((rated[i], "above") for i in top)
-    below = [s for s, side in unbounded.items() if side == "below"]
-    above = [s for s, side in unbounded.items() if side == "above"]
-    what = "; ".join(([f"{', '.join(below)} never won or tied a comparison"] if below else [])
-                     + ([f"{', '.join(above)} never lost one"] if above else []))
-    sd = table.scale / math.log(10.0) / math.sqrt(FALLBACK_REG)
-    side = "below" if not above else "above" if not below else "from"
-    note = (f"the maximum-likelihood ratings do not exist: {what}. All ratings use a weak Gaussian prior instead "
-            f"(reg={FALLBACK_REG:g}, an sd of {sd:.0f} rating points); how far {', '.join(unbounded)} "
-            f"{'is' if len(unbounded) == 1 else 'are'} {side} the others is set by that prior, not by the verdicts "
-            f"(--reg sets the prior)")
-    table = replace(table, notes=[note, *table.notes])
-    return RunRatings(table, unrated, unbounded, True)
-
-
-def rate_outcomes(systems: list[str], outcomes: Sequence[PairOutcome], *, n_boot: int, seed: int,
-                  level: float, plan: str = "round-robin", reg: float | None = None) -> tuple[RatingTable, list[str]]:
-    """:func:`rate_run`'s ``(table, unrated_systems)``."""
-    r = rate_run(systems, outcomes, n_boot=n_boot, seed=seed, level=level, plan=plan, reg=reg)
-    return r.table, r.unrated
 
 
 def check_options(options: RankOptions) -> None:
@@ -350,6 +204,57 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     check_options(options)
+    cset, planner = load_and_plan(options)
+    judges = build_judges(options, cset, judge)
+    meter = price_judges(options, judges)  # before the folder exists: a --max-cost nothing obeys is refused
+    out_dir = options.run_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    provenance = start_provenance(options, cset, judges, started)
+    store = VerdictStore(out_dir / "verdicts.sqlite", lock=True)  # a second run on the folder stops here, unpaid
+    try:
+        run_id = open_run(store, judges, cset, provenance)
+        progress = JudgeProgress(meter=meter)
+        if on_start is not None:
+            on_start(progress)
+        verdicts = judge_all(planner, cset, judges, store, progress, on_verdict=on_verdict, seed=options.seed)
+        outcomes = run_outcomes(store, judges, verdicts, options, provenance, stopped=bool(meter.stopped))
+        screen, screen_progress = None, None
+        if options.independence_check and not meter.stopped:  # the screen asks the judge too
+            screen, screen_progress = screen_independence(cset, judges[0], store, options)
+        stats = run_stats(verdicts, outcomes)
+        provenance["cost"] = cost_record(judges, progress, screen_progress, meter)
+        if meter.stopped and not outcomes:
+            store.finish_run(run_id, provenance)  # no run.json without ratings: the store keeps the record
+            raise CostLimitError(f"{meter.stopped}, before any usable verdict: nothing to rate. The "
+                                 f"{progress.asked} verdict(s) asked are stored; a larger --max-cost continues")
+        pairwise = all(j.mode == "pairwise" for j in judges)
+        ratings = rate_run(cset.systems, outcomes, n_boot=options.n_boot, seed=options.seed, level=options.level,
+                           plan=options.plan if pairwise else "round-robin", reg=options.reg)
+        rows = leaderboard_rows(ratings.table, stats, unbounded=ratings.unbounded if ratings.fallback else None)
+        if screen is not None:
+            rows = flag_rows(rows, screen)
+            provenance["prompt_independence"] = independence_record(screen)
+        stop_reason = meter.stopped or planner.stop_reason
+        provenance.update(finish_record(options, ratings, rows, stats, verdicts, progress, stop_reason, t0))
+        for entry, j in zip([provenance["judge"], *provenance.get("judges", [])], [judges[0], *judges]):
+            entry.update(_probed(j))
+        provenance["judge"]["fidelity"] = measured_fidelity(judges[0].judge_id)
+        store.finish_run(run_id, provenance)
+    finally:
+        store.close()
+    write_leaderboard(out_dir, rows, provenance)
+    if options.report:
+        write_html_report(out_dir)
+    return RankResult(table=ratings.table, rows=rows, provenance=provenance, stats=stats, out_dir=out_dir,
+                      progress=progress, stop_reason=stop_reason)
+
+
+def load_and_plan(options: RankOptions) -> tuple[CandidateSet, Any]:
+    """The candidates and the planner of the comparisons to ask about.
+
+    Raises:
+        InputError: bad candidates, fewer than two systems, or plan options that do not fit them.
+    """
     cset = load_candidates(options.candidates, allow_missing=options.allow_missing)
     if len(cset.systems) < 2:
         raise InputError(f"need at least two systems to rank, found {len(cset.systems)}: {cset.systems}")
@@ -359,6 +264,17 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
                                tolerance=options.tolerance)
     except ValueError as e:
         raise InputError(str(e), field="--plan/--baseline/--budget") from None
+    return cset, planner
+
+
+def build_judges(options: RankOptions, cset: CandidateSet, judge: Any = None) -> list[Any]:
+    """The run's judges (``judge`` when given, else built from ``--judge``/``--judges``), checked
+    against the options and bound to the candidates.
+
+    Raises:
+        InputError: a judge listed twice, a group naming judges not in ``--judges``, or judges
+        that cannot do what the options ask (:func:`check_judges`).
+    """
     if judge is None:
         specs = options.judges or [options.judge]
         if len(set(specs)) != len(specs):
@@ -378,10 +294,13 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
     for j in judges:
         if callable(getattr(j, "bind", None)):  # replayed verdicts are looked up by the texts' systems
             j.bind(cset)
+    return judges
+
+
+def start_provenance(options: RankOptions, cset: CandidateSet, judges: Sequence[Any],
+                     started: datetime) -> dict[str, Any]:
+    """What ``run.json`` records before anything is asked: version, options, inputs, judges, seed."""
     judge = judges[0]
-    meter = price_judges(options, judges)  # before the folder exists: a --max-cost nothing obeys is refused
-    out_dir = options.run_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
     provenance: dict[str, Any] = {
         "referee_version": __version__,
         "started_at": started.isoformat(timespec="seconds"),
@@ -394,109 +313,101 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
     }
     if len(judges) > 1:
         provenance["judges"] = [{"id": j.judge_id, "name": j.name, **j.spec} for j in judges]
-    store = VerdictStore(out_dir / "verdicts.sqlite", lock=True)  # a second run on the folder stops here, unpaid
-    try:
-        for j in judges:
-            store.register_judge(j.judge_id, j.spec)
-        changed = store.put_candidates(cset.prompts.values(), cset.candidates.values())
-        if changed:
-            provenance["candidates"]["changed"] = {**changed.model_dump(), "notice": changed.notice()}
-        run_id = store.start_run(provenance)
-        progress = JudgeProgress(meter=meter)
-        if on_start is not None:
-            on_start(progress)
-        results: dict[Comparison, float] = {}
-        verdicts: list[Verdict] = []
-        per_judge: dict[str, list[PairOutcome]] = {}
-        pairwise = [j for j in judges if j.mode == "pairwise"]
-        while pairwise and not meter.stopped:
-            batch = planner.next_batch(results)
-            if not batch:
-                break
-            # the planner is steered by the judges' mean outcome of each comparison
-            sums: dict[tuple[str, frozenset[str]], list[float]] = {}
-            for j in pairwise:
-                got = judge_comparisons(batch, cset, j, store, progress=progress, on_verdict=on_verdict)
-                verdicts.extend(got)
-                for o in store.pairwise_outcomes(judge_id=j.judge_id, verdict_ids=[v.verdict_id for v in got]):
-                    sums.setdefault((o.prompt_id, frozenset((o.system_a, o.system_b))), []).append(
-                        (o.system_a, o.p_a))
-            for c in batch:
-                got_c = sums.get((c.prompt_id, frozenset((c.system_a, c.system_b))))
-                if got_c:
-                    ps = [p if a == c.system_a else 1.0 - p for a, p in got_c]
-                    results[c] = sum(ps) / len(ps)
-        for j in judges:
-            if meter.stopped and j.mode != "pairwise":
-                per_judge[j.judge_id] = []
-                continue
-            if j.mode == "pairwise":
-                ids = [v.verdict_id for v in verdicts if v.judge_id == j.judge_id]
-                per_judge[j.judge_id] = store.pairwise_outcomes(judge_id=j.judge_id, verdict_ids=ids)
-            else:  # pointwise / listwise / verifier: every candidate, then pairs from scores
-                from .judge._modes import judge_by_mode
-                per_judge[j.judge_id] = judge_by_mode(cset, j, store, verdicts, progress=progress,
-                                                      on_verdict=on_verdict, seed=options.seed)
-        if len(judges) == 1:
-            outcomes = per_judge[judge.judge_id]
-        else:
-            groups = None
-            if options.judges and options.judge_groups:
-                ids = dict(zip(options.judges, (j.judge_id for j in judges)))
-                groups = [[ids[g] for g in group] for group in options.judge_groups]
-            outcomes = _ensemble(store.path, judges, per_judge, provenance, groups)
-        screen = None
-        if options.independence_check and not meter.stopped:  # the screen asks the judge too
-            # counted apart: run.json's verdict counts stay those of the judges that rate
-            screen_progress = JudgeProgress()
-            screen = check_prompt_independence(cset, judge, store, max_prompts=options.independence_prompts,
-                                               seed=options.seed, progress=screen_progress)
-            screen["asked"], screen["cache_hits"] = screen_progress.asked, screen_progress.cache_hits
-        stats = run_stats(verdicts, outcomes)
-        provenance["cost"] = cost_record(judges, progress, screen_progress if screen is not None else None, meter)
-        if meter.stopped and not outcomes:
-            store.finish_run(run_id, provenance)  # no run.json without ratings: the store keeps the record
-            raise CostLimitError(f"{meter.stopped}, before any usable verdict: nothing to rate. The "
-                                 f"{progress.asked} verdict(s) asked are stored; a larger --max-cost continues")
-        ratings = rate_run(cset.systems, outcomes, n_boot=options.n_boot, seed=options.seed, level=options.level,
-                           plan=options.plan if len(pairwise) == len(judges) else "round-robin", reg=options.reg)
-        table, unrated = ratings.table, ratings.unrated
-        rows = leaderboard_rows(table, stats, unbounded=ratings.unbounded if ratings.fallback else None)
-        if screen is not None:
-            rows = flag_rows(rows, screen)
-            provenance["prompt_independence"] = independence_record(screen)
-        provenance.update({
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "elapsed_s": round(time.perf_counter() - t0, 3),
-            "plan": {"name": options.plan, "stop_reason": meter.stopped or planner.stop_reason,
-                     "comparisons": len({(v.prompt_id, frozenset(v.systems)) for v in verdicts})},
-            "verdicts": {**stats.status, "total": len(verdicts), "asked": progress.asked,
-                         "cache_hits": progress.cache_hits, "judge_seconds": round(progress.judge_seconds, 3)},
-            "judge_behaviour": {"position_consistency": stats.position_consistency,
-                                "first_position_rate": stats.first_position_rate,
-                                "pairs": stats.pairs, "pairs_both_orders": stats.pairs_both_orders,
-                                "truncated_candidates": stats.truncated_candidates},
-            "rating": {"method": "bradley-terry", "scale": "400*log10 odds + 1000 (mean 1000)",
-                       "ci": "bootstrap over prompts" if table.clustered else "bootstrap",
-                       "n_boot": options.n_boot, "level": options.level, "seed": options.seed,
-                       "reg": table.reg, "prior": "fallback" if ratings.fallback else (
-                           "given" if table.reg > 0 else "none"),
-                       "unbounded_systems": ratings.unbounded,
-                       "notes": list(table.notes), "unrated_systems": unrated,
-                       "ratings_sha256": _ratings_hash(rows)},
-        })
-        provenance["judge"].update(_probed(judge))
-        provenance["judge"]["fidelity"] = measured_fidelity(judge.judge_id)
-        for entry, j in zip(provenance.get("judges", []), judges):
-            entry.update(_probed(j))
-        store.finish_run(run_id, provenance)
-    finally:
-        store.close()
-    write_leaderboard(out_dir, rows, provenance)
-    if options.report:
-        write_html_report(out_dir)
-    return RankResult(table=table, rows=rows, provenance=provenance, stats=stats, out_dir=out_dir,
-                      progress=progress, stop_reason=meter.stopped or planner.stop_reason)
+    return provenance
+
+
+def open_run(store: VerdictStore, judges: Sequence[Any], cset: CandidateSet, provenance: dict[str, Any]) -> int:
+    """Register the judges and the texts (noting texts that changed since the folder's last run)
+    and start the run's record; returns its id."""
+    for j in judges:
+        store.register_judge(j.judge_id, j.spec)
+    changed = store.put_candidates(cset.prompts.values(), cset.candidates.values())
+    if changed:
+        provenance["candidates"]["changed"] = {**changed.model_dump(), "notice": changed.notice()}
+    return store.start_run(provenance)
+
+
+def judge_all(planner: Any, cset: CandidateSet, judges: Sequence[Any], store: VerdictStore, progress: JudgeProgress,
+              *, on_verdict: Callable[[Verdict, bool], None] | None = None, seed: int = 0) -> list[Verdict]:
+    """Every verdict the run needs: the planner's batches for the pairwise judges (steered by the
+    judges' mean outcome of each comparison), then every candidate for the others. Stops early
+    when the cost meter does; every verdict is in the store as it lands."""
+    verdicts: list[Verdict] = []
+    pairwise = [j for j in judges if j.mode == "pairwise"]
+    results: dict[Comparison, float] = {}
+    while pairwise and not progress.meter.stopped:
+        batch = planner.next_batch(results)
+        if not batch:
+            break
+        sums: dict[tuple[str, frozenset[str]], list[tuple[str, float]]] = {}
+        for j in pairwise:
+            got = judge_comparisons(batch, cset, j, store, progress=progress, on_verdict=on_verdict)
+            verdicts.extend(got)
+            for o in outcomes_from_verdicts(got):
+                sums.setdefault((o.prompt_id, frozenset((o.system_a, o.system_b))), []).append((o.system_a, o.p_a))
+        for c in batch:
+            got_c = sums.get((c.prompt_id, frozenset((c.system_a, c.system_b))))
+            if got_c:
+                ps = [p if a == c.system_a else 1.0 - p for a, p in got_c]
+                results[c] = sum(ps) / len(ps)
+    for j in judges:
+        if j.mode != "pairwise" and not progress.meter.stopped:  # pointwise / listwise / verifier
+            judge_by_mode(cset, j, store, verdicts, progress=progress, on_verdict=on_verdict, seed=seed)
+    return verdicts
+
+
+def run_outcomes(store: VerdictStore, judges: Sequence[Any], verdicts: Sequence[Verdict], options: RankOptions,
+                 provenance: dict[str, Any], *, stopped: bool = False) -> list[PairOutcome]:
+    """The outcomes the run rates: its own verdicts, read back from the store through
+    :mod:`referee.outcomes`; with several judges, combined without labels."""
+    per_judge = {j.judge_id: judge_outcomes(store, j.judge_id,
+                                            verdict_ids=[v.verdict_id for v in verdicts if v.judge_id == j.judge_id])
+                 for j in judges}
+    if len(judges) == 1:
+        return per_judge[judges[0].judge_id]
+    groups = None
+    if options.judges and options.judge_groups:
+        ids = dict(zip(options.judges, (j.judge_id for j in judges)))
+        groups = [[ids[g] for g in group] for group in options.judge_groups]
+    return _ensemble(store.path, list(judges), per_judge, provenance, groups)
+
+
+def screen_independence(cset: CandidateSet, judge: Any, store: VerdictStore,
+                        options: RankOptions) -> tuple[dict[str, Any], JudgeProgress]:
+    """The prompt-independence screen of every system, counted apart from the verdicts that rate
+    (``run.json``'s verdict counts stay those of the judges)."""
+    progress = JudgeProgress()
+    screen = check_prompt_independence(cset, judge, store, max_prompts=options.independence_prompts,
+                                       seed=options.seed, progress=progress)
+    screen["asked"], screen["cache_hits"] = progress.asked, progress.cache_hits
+    return screen, progress
+
+
+def finish_record(options: RankOptions, ratings: RunRatings, rows: list[dict[str, Any]], stats: RunStats,
+                  verdicts: Sequence[Verdict], progress: JudgeProgress, stop_reason: str | None,
+                  t0: float) -> dict[str, Any]:
+    """What ``run.json`` records once the ratings exist: timing, plan, verdict counts, the judge's
+    behaviour and how the ratings were fitted."""
+    table = ratings.table
+    return {
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "elapsed_s": round(time.perf_counter() - t0, 3),
+        "plan": {"name": options.plan, "stop_reason": stop_reason,
+                 "comparisons": len({(v.prompt_id, frozenset(v.systems)) for v in verdicts})},
+        "verdicts": {**stats.status, "total": len(verdicts), "asked": progress.asked,
+                     "cache_hits": progress.cache_hits, "judge_seconds": round(progress.judge_seconds, 3)},
+        "judge_behaviour": stats.behaviour(),
+        "rating": {"method": "bradley-terry", "scale": "400*log10 odds + 1000 (mean 1000)",
+                   "ci": "bootstrap over prompts" if table.clustered else "bootstrap",
+                   "n_boot": options.n_boot, "level": options.level, "seed": options.seed,
+                   "reg": table.reg, "prior": "fallback" if ratings.fallback else (
+                       "given" if table.reg > 0 else "none"),
+                   "unbounded_systems": ratings.unbounded,
+                   "one_order_comparisons": {"count": stats.pairs_one_order, "weight": 0.5,
+                                             "position_effect": stats.position_effect},
+                   "notes": list(table.notes), "unrated_systems": ratings.unrated,
+                   "ratings_sha256": _ratings_hash(rows)},
+    }
 
 
 def price_judges(options: RankOptions, judges: Sequence[Any]) -> CostMeter:

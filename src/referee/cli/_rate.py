@@ -45,6 +45,8 @@ class PairwiseData:
         self.covariates: list[list[float]] = []
         self.text_a: list[str | None] = []
         self.text_b: list[str | None] = []
+        self.outcomes: list | None = None  # from a run store: its outcomes, rated as ``rank`` rates them
+        self.run: dict = {}
 
 
 def _outcome_from(rec: dict, path: Path, line: int) -> float:
@@ -114,6 +116,39 @@ def _add(data: PairwiseData, rec: dict, path: Path, line: int, covariates: list[
         out.append(None if t is None else str(t))
 
 
+def _read_store(data: PairwiseData, path: Path, judge: str | None) -> None:
+    """A run store's outcomes, the way ``rank`` rates them (:mod:`referee.outcomes`), with the texts
+    they judged (for ``--style``) and the run's system order and plan (for the same fit as ``rank``)."""
+    from ..outcomes import judge_outcomes
+    from ..store import VerdictStore
+
+    store = VerdictStore.open(path)
+    try:
+        judges = list(store.judges())
+        if judge is None and len(judges) > 1:
+            raise InputError(f"holds verdicts of {len(judges)} judges ({', '.join(judges)}); choose one with "
+                             f"--judge (ratings of different judges are not comparable)", path=path)
+        if judge is not None and judge not in judges:
+            raise InputError(f"no judge {judge!r}; the store has {', '.join(judges) or 'none'}", path=path,
+                             field="--judge")
+        outcomes = judge_outcomes(store, judge if judge is not None else (judges[0] if judges else None))
+        texts = {k: c["output"] for k, c in store.candidates().items()}
+        run = store.last_run() or {}
+    finally:
+        store.close()
+    data.outcomes = outcomes
+    data.run = run
+    for r in outcomes:
+        data.system_a.append(r.system_a)
+        data.system_b.append(r.system_b)
+        data.outcome.append(float(r.p_a))
+        data.weight.append(float(r.weight))
+        data.prompt.append(str(r.prompt_id))
+        data.covariates.append([])
+        data.text_a.append(texts.get((r.prompt_id, r.system_a)))
+        data.text_b.append(texts.get((r.prompt_id, r.system_b)))
+
+
 def read_pairwise(path: Path, covariates: list[str], judge: str | None = None) -> PairwiseData:
     """Read pairwise verdicts from a verdict store, a JSONL file or a CSV file."""
     if not path.exists():
@@ -129,26 +164,7 @@ def read_pairwise(path: Path, covariates: list[str], judge: str | None = None) -
     if head == _SQLITE_MAGIC:
         if covariates:
             raise InputError("covariates can only be read from JSONL/CSV input", path=path, field="covariate")
-        from ..store import VerdictStore
-
-        store = VerdictStore.open(path)
-        try:
-            judges = list(store.judges())
-            if judge is None and len(judges) > 1:
-                raise InputError(f"holds verdicts of {len(judges)} judges ({', '.join(judges)}); choose one with "
-                                 f"--judge (ratings of different judges are not comparable)", path=path)
-            outcomes = store.pairwise_outcomes(judge_id=judge)
-        finally:
-            store.close()
-        for r in outcomes:
-            data.system_a.append(r.system_a)
-            data.system_b.append(r.system_b)
-            data.outcome.append(float(r.p_a))
-            data.weight.append(1.0)
-            data.prompt.append(str(r.prompt_id))
-            data.covariates.append([])
-            data.text_a.append(None)
-            data.text_b.append(None)
+        _read_store(data, path, judge)
     elif path.suffix.lower() == ".csv":
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
@@ -176,8 +192,9 @@ def rate(
     anchor: str | None = typer.Option(None, help="system fixed at --base (default: the mean is --base)"),
     scale: float = typer.Option(400.0, help="rating points per factor of 10 in the odds"),
     base: float = typer.Option(1000.0, help="rating of the anchor, or mean rating"),
-    reg: float = typer.Option(0.0, min=0.0, help="Gaussian prior that shrinks ratings together "
-                                                 "(needed if a system never lost or never won)"),
+    reg: float | None = typer.Option(None, min=0.0, help="Gaussian prior that shrinks ratings together. Default: "
+                                                        "none; on a run folder, as rank: none, or a weak stated "
+                                                        "prior where a system never lost or never won"),
     covariate: list[str] = typer.Option([], "--covariate", help="column holding a per-verdict covariate "
                                                                "(a minus b); repeat for several: fits a "
                                                                "style-controlled Bradley-Terry"),
@@ -222,8 +239,17 @@ def rate(
             Console(stderr=True).print(f"[yellow]note[/]: no variation in "
                                        f"{', '.join(n for n, k in zip(cov_names, keep) if not k)}; not controlled")
         cov_values, cov_names = cov_values[:, keep], [n for n, k in zip(cov_names, keep) if k]
+    same_as_rank = (data.outcomes is not None and method is Method.bt and ci is CI.bootstrap and not cov_names
+                    and anchor is None and scale == 400.0 and base == 1000.0 and by_prompt)
     try:
-        if cov_names:
+        if same_as_rank:
+            from ..outcomes import rate_run
+
+            order = [s for s in ((data.run.get("candidates") or {}).get("systems") or []) if s in idx]
+            order += [s for s in systems if s not in order]
+            table = rate_run(order, data.outcomes, n_boot=n_boot, seed=seed, level=level, reg=reg,
+                             plan=(data.run.get("options") or {}).get("plan") or "round-robin").table
+        elif cov_names:
             if method is not Method.bt or ci is not CI.sandwich:
                 Console(stderr=True).print("[yellow]note[/]: with covariates the fit is a style-controlled "
                                            "Bradley-Terry with sandwich intervals")
@@ -235,7 +261,7 @@ def rate(
         else:
             table = rate_pairwise(systems, a, b, data.outcome, data.weight, method=method.value, ci=ci.value,
                                   n_boot=n_boot, seed=seed, level=level, anchor=anchor, scale=scale, base=base,
-                                  reg=reg, k=k, cluster=clusters)
+                                  reg=reg or 0.0, k=k, cluster=clusters)
     except RatingError as e:
         raise RatingError(f"{verdicts}: {e}") from None
 

@@ -17,13 +17,13 @@ import numpy as np
 
 from .._jsonl import read_jsonl_objects
 from ..errors import InputError
+from ..outcomes import ENSEMBLE_PREFIX, decision, judge_outcomes
 from ._ensemble import Ensemble
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _TIE = {"tie", "draw", "both", "neither", "0.5", "tie (bothbad)"}
 _A = {"a", "model_a", "system_a"}
 _B = {"b", "model_b", "system_b"}
-ENSEMBLE_PREFIX = "ens-"
 
 
 @dataclass
@@ -79,9 +79,10 @@ class _Builder:
         for (item, judge), cell in self.cells.items():
             i, j = idx[item], self.judges[judge]
             ab, ba = cell["ab"], cell["ba"]
-            x[i, j] = float(np.mean(ab + ba))
-            if ab and ba:
-                cons[i, j] = float((np.mean(ab) - 0.5) * (np.mean(ba) - 0.5) > 0)
+            # each order's mean, then their mean: repeats of one order must not outweigh the other
+            x[i, j] = float(np.mean([np.mean(o) for o in (ab, ba) if o]))
+            if ab and ba:  # both lists hold P(item's a better): the same three-way decision is consistent
+                cons[i, j] = float(decision(float(np.mean(ab))) == decision(float(np.mean(ba))))
             elif cell["consistent"]:
                 cons[i, j] = float(all(cell["consistent"]))
             ids[(i, j)] = cell["ids"]
@@ -235,7 +236,7 @@ def read_verdicts_store(path: str | Path, judges: list[str] | None = None, *,
         chosen = select_judges(specs, judges, include_ensembles=include_ensembles, path=sp)
         b = _Builder()
         for jid in chosen:
-            for o in _store_outcomes(store, jid):
+            for o in judge_outcomes(store, jid):
                 b.add(jid, o.prompt_id, o.system_a, o.system_b, o.p_a, "", consistent=None)
                 item = b.items[(o.prompt_id, frozenset((o.system_a, o.system_b)))]
                 cell = b.cells[(item, jid)]
@@ -247,21 +248,6 @@ def read_verdicts_store(path: str | Path, judges: list[str] | None = None, *,
     if not b.items:
         raise InputError("holds no usable pairwise verdicts", path=sp)
     return b.build(str(sp), {j: specs[j] for j in chosen})
-
-
-def _store_outcomes(store, jid: str):
-    """A judge's stored verdicts as pairwise outcomes, whatever its mode: pairwise (both orders
-    combined), pointwise/verifier scores (every two scored systems of a prompt), listwise rankings
-    (full rank breaking), as the rank pipeline turns them into outcomes."""
-    outs = list(store.pairwise_outcomes(judge_id=jid))
-    try:
-        from ..judge._modes import listwise_outcomes, pointwise_outcomes
-    except ImportError:  # pragma: no cover - older judge stage without other modes
-        return outs
-    others = [v for v in store.verdicts(judge_id=jid) if v.mode != "pairwise"]
-    if others:
-        outs += pointwise_outcomes(others) + listwise_outcomes(others)
-    return outs
 
 
 def select_judges(specs: dict[str, dict[str, Any]], wanted: list[str] | None, *, include_ensembles: bool,
@@ -403,7 +389,7 @@ def store_ensemble(path: str | Path, table: VerdictTable, ens: Ensemble) -> str:
 def ensemble_outcomes(path: str | Path, judges: list[str] | None = None, *, method: str = "dawid-skene",
                       store: bool = True, groups: list[list[str]] | None = None):
     """Combined :class:`~referee.store.PairOutcome` rows of several judges in a run store, ready for
-    rating (``referee.rate.rate_pairwise`` or the rank pipeline): the hook for ``rank --judges A,B,C``.
+    rating (:func:`referee.outcomes.rate_run`): the hook for ``rank --judges A,B,C``.
 
     Combines the judges' verdicts without labels, stores the ensemble as a judge of its own (unless
     ``store=False``) and returns one outcome per decided item (see :func:`combined_rows`) with

@@ -7,7 +7,7 @@ from ._common import ScoredAnswer
 from ._custom import CustomJudge
 from ._generate import GeneratePairwiseJudge, parse_pairwise_verdict
 from ._listwise import ListwiseJudge, parse_permutation
-from ._modes import judge_by_mode, listwise_outcomes, outcome_arrays, pointwise_outcomes, rank_lists, score_candidates
+from ._modes import judge_by_mode, rank_lists, score_candidates
 from ._relevance import RelevanceJudge, check_prompt_independence
 from ._fidelity import measured_fidelity
 from ._pointwise import DEFAULT_TAXONOMY, Diagnosis, RubricJudge, YesProbabilityJudge, parse_rubric
@@ -16,6 +16,6 @@ __all__ = ["DEFAULT_TEMPLATE", "GUARDED_TEMPLATE", "TRUNCATION_MARKER", "QUESTIO
            "REFERENCE_TRUNCATION_MARKER", "Answer", "JudgeProgress", "PairwiseLogprobJudge",
            "PairwiseTemplate", "defang", "judge_comparisons", "make_judge",
            "DEFAULT_TAXONOMY", "CustomJudge", "RelevanceJudge", "check_prompt_independence", "measured_fidelity", "Diagnosis", "GeneratePairwiseJudge", "ListwiseJudge", "RubricJudge",
-           "ScoredAnswer", "YesProbabilityJudge", "judge_by_mode", "listwise_outcomes", "outcome_arrays",
-           "parse_pairwise_verdict", "parse_permutation", "parse_rubric", "pointwise_outcomes", "rank_lists",
+           "ScoredAnswer", "YesProbabilityJudge", "judge_by_mode",
+           "parse_pairwise_verdict", "parse_permutation", "parse_rubric", "rank_lists",
            "score_candidates"]

@@ -27,6 +27,8 @@ from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
 from markupsafe import Markup, escape
 
 from ..errors import InputError, RatingError
+from ..outcomes import (ENSEMBLE_PREFIX, agreement, longer_wins, oriented, outcome_arrays, outcomes_from_verdicts,
+                        quick_ratings, run_stats, style_fit)
 from ..store import PairOutcome, Verdict, VerdictStore
 
 # A report above this size gets a note saying why (the candidate texts; plotly.js alone is ~4.8 MB).
@@ -156,15 +158,6 @@ def _latest_run_provenance(store: VerdictStore) -> dict[str, Any]:
     return json.loads(row[0]) if row else {}
 
 
-def _arrays(outcomes: list[PairOutcome], systems: list[str]):
-    idx = {s: i for i, s in enumerate(systems)}
-    keep = [o for o in outcomes if o.system_a in idx and o.system_b in idx]
-    a = np.array([idx[o.system_a] for o in keep], dtype=np.int64)
-    b = np.array([idx[o.system_b] for o in keep], dtype=np.int64)
-    p = np.array([o.p_a for o in keep], dtype=np.float64)
-    return keep, a, b, p
-
-
 def _table_rows(table, level_rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Leaderboard rows (best first) from a RatingTable, with the run's extra columns when given."""
     extra = {r["system"]: r for r in (level_rows or [])}
@@ -201,92 +194,33 @@ def _decorate_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _style_fit(systems, outcomes, a, b, p, texts, level):
-    """Style/length-controlled ratings, or (None, reason)."""
-    from ..rate import STYLE_FEATURES, style_controlled_bt, style_covariates
-
-    if len(outcomes) < 2 * len(systems):
-        return None, "too few comparisons to separate style from quality"
-    try:
-        ta = [texts.get((o.prompt_id, o.system_a)) for o in outcomes]
-        tb = [texts.get((o.prompt_id, o.system_b)) for o in outcomes]
-        if any(t is None for t in ta + tb):
-            return None, "the store lacks some candidate texts"
-        X = style_covariates(ta, tb)
-        keep = X.std(axis=0) > 0
-        if not keep.any():
-            return None, "the answers do not differ in style"
-        names = [n for n, k in zip(STYLE_FEATURES, keep) if k]
-        fit = style_controlled_bt(systems, a, b, p, X[:, keep], names=names, level=level,
-                                  cluster=[o.prompt_id for o in outcomes])
-    except (RatingError, np.linalg.LinAlgError, ValueError) as e:
-        return None, f"style-controlled fit failed: {e}"
-    if not (np.all(np.isfinite(fit.table.rating)) and np.all(np.isfinite(fit.table.lower))
-            and np.all(np.isfinite(fit.table.upper))):
-        return None, "style-controlled fit did not give finite ratings"
-    return fit, ""
-
-
-def _judge_outcomes(store: VerdictStore, verdicts: list[Verdict], judge_id: str | None) -> list[PairOutcome]:
-    """Pairwise outcomes of one judge: its pairwise verdicts (orders combined) and, for pointwise and
-    listwise judges, the pairs their scores or rankings imply (as ``referee rank`` rates them)."""
-    if judge_id is None:
-        return []
-    outs = store.pairwise_outcomes(judge_id=judge_id)
-    mine = [v for v in verdicts if v.judge_id == judge_id and v.mode != "pairwise"]
-    if mine:
-        try:
-            from ..judge._modes import listwise_outcomes, pointwise_outcomes
-        except ImportError:  # pragma: no cover
-            return outs
-        outs = outs + pointwise_outcomes(mine) + listwise_outcomes(mine)
-    return outs
-
-
 def _judge_label(spec: dict[str, Any]) -> str:
     be = spec.get("backend") or {}
     return str(be.get("model_name") or be.get("model") or spec.get("name") or "judge")
 
 
-def _oriented(outcomes: list[PairOutcome]) -> dict[tuple[str, str, str], float]:
-    """(prompt, first-by-name, second-by-name) -> P(first-by-name better)."""
-    out = {}
-    for o in outcomes:
-        if o.system_a <= o.system_b:
-            out[(o.prompt_id, o.system_a, o.system_b)] = o.p_a
-        else:
-            out[(o.prompt_id, o.system_b, o.system_a)] = 1.0 - o.p_a
-    return out
+def _judge_outcomes(verdicts: list[Verdict], judge_id: str | None) -> list[PairOutcome]:
+    """One judge's outcomes, the way every reader gets them (:mod:`referee.outcomes`)."""
+    return [] if judge_id is None else outcomes_from_verdicts(v for v in verdicts if v.judge_id == judge_id)
 
 
-ENSEMBLE_PREFIX = "ens-"  # stored label-free ensembles (``referee combine``) are judges with this id prefix
-
-
-def _judges_section(store: VerdictStore, verdicts: list[Verdict], judges: dict[str, dict[str, Any]],
+def _judges_section(verdicts: list[Verdict], judges: dict[str, dict[str, Any]],
                     main_id: str | None):
     """Agreement between judges (share of pairs where they pick the same winner), and the
     label-free accuracies of the judges: from a stored ensemble (``referee combine``) when there
     is one, else from an ensemble fitted here when three or more judges gave verdicts."""
-    by_judge = {}
+    outs = {}
     for jid in judges:
-        got = _judge_outcomes(store, verdicts, jid)
+        got = _judge_outcomes(verdicts, jid)
         if got:
-            by_judge[jid] = _oriented(got)
-    ids = sorted(by_judge, key=lambda j: (j.startswith(ENSEMBLE_PREFIX), j != main_id, j))
+            outs[jid] = got
+    ids = sorted(outs, key=lambda j: (j.startswith(ENSEMBLE_PREFIX), j != main_id, j))
     if len(ids) < 2:
         return None
+    by_judge = {j: oriented(outs[j]) for j in ids}
     label = {j: f"{_judge_label(judges[j])} ({j})" for j in judges}
     names = [label[j] for j in ids]
-    agree = []
-    for i in ids:
-        row = []
-        for j in ids:
-            common = [k for k in by_judge[i] if k in by_judge[j]
-                      and by_judge[i][k] != 0.5 and by_judge[j][k] != 0.5]
-            row.append({"n": len(common),
-                        "agree": (sum((by_judge[i][k] > 0.5) == (by_judge[j][k] > 0.5) for k in common) / len(common))
-                        if common else None})
-        agree.append(row)
+    agree = agreement(outs, ids)
     ensembles = []
     for jid in sorted(j for j in judges if j.startswith(ENSEMBLE_PREFIX)):
         spec = judges[jid]
@@ -572,8 +506,6 @@ def _style_effects_plot(effects: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _settling(systems: list[str], outcomes: list[PairOutcome], order: dict[str, int], level: float):
     """Ratings refitted on the first k comparisons, for growing k (in the order verdicts arrived)."""
-    from ..rate import rate_pairwise
-
     seq = sorted(outcomes, key=lambda o: min(order.get(v, 1 << 60) for v in o.verdict_ids))
     n = len(seq)
     if n < 4:
@@ -582,9 +514,8 @@ def _settling(systems: list[str], outcomes: list[PairOutcome], order: dict[str, 
     steps = [k for k in steps if k <= n]
     xs, series = [], {s: ([], [], []) for s in systems}
     for k in steps:
-        _, a, b, p = _arrays(seq[:k], systems)
         try:
-            t = rate_pairwise(systems, a, b, p, ci="sandwich", level=level, reg=0.0)
+            t = quick_ratings(systems, seq[:k], level=level)
         except (RatingError, np.linalg.LinAlgError, ValueError):
             continue
         if not np.all(np.isfinite(t.rating)):
@@ -618,7 +549,7 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
     Raises:
         InputError: ``run_dir`` is not a run folder (no ``verdicts.sqlite``).
     """
-    from ..rate import count_matrix, rate_pairwise, win_rate_matrix
+    from ..rate import count_matrix, win_rate_matrix
 
     run_dir = Path(run_dir)
     db = run_dir / "verdicts.sqlite"
@@ -634,7 +565,7 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
         spec = {**judges.get(main_id, {}), **(prov.get("judge") or {})}
         verdicts = list(store.verdicts())
         order = {v.verdict_id: i for i, v in enumerate(verdicts)}
-        outcomes = _judge_outcomes(store, verdicts, main_id)
+        outcomes = _judge_outcomes(verdicts, main_id)
         texts = {k: c["output"] for k, c in store.candidates().items()}
         rating_info = prov.get("rating") or {}
         level = float(rating_info.get("level") or 0.95)
@@ -645,25 +576,25 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
         rows = board.get("leaderboard") or []
         if not rows and outcomes:
             try:
-                _, a, b, p = _arrays(outcomes, systems)
-                rows = _table_rows(rate_pairwise(systems, a, b, p, ci="sandwich", level=level))
+                rows = _table_rows(quick_ratings(systems, outcomes, level=level))
                 rating_info = {**rating_info, "method": "bradley-terry", "ci": "sandwich", "level": level}
             except RatingError:
                 rows = []
         rows = _decorate_rows(rows)
         ranked = [r["system"] for r in rows] + [s for s in systems if s not in {r["system"] for r in rows}]
         rated = [s for s in ranked if any(s in (o.system_a, o.system_b) for o in outcomes)]
-        keep, a, b, p = _arrays(outcomes, rated)
+        x = outcome_arrays(rated, outcomes)
+        keep = x.outcomes
         plots: dict[str, Any] = {}
         heat = None
         if len(keep):
-            W = win_rate_matrix(a, b, p, len(rated))
-            C = count_matrix(a, b, len(rated))
+            W = win_rate_matrix(x.a, x.b, x.p, len(rated), x.weight)
+            C = count_matrix(x.a, x.b, len(rated))
             plots["heatmap"] = _heatmap(rated, W, C)
             heat = True
         plots["forest_raw"] = _forest(rows, level, "rating (Bradley–Terry, mean 1000; 400 points = 10× the odds)") \
             if rows else None
-        style, style_reason = (None, "no comparisons") if not len(keep) else _style_fit(rated, keep, a, b, p, texts, level)
+        style, style_reason = style_fit(rated, keep, texts, level)
         style_rows = None
         effects = None
         if style is not None:
@@ -671,24 +602,9 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
             plots["forest_style"] = _forest(style_rows, level, "style-controlled rating (same scale)")
             effects = style.effects()
             plots["style_effects"] = _style_effects_plot(effects)
-        # length preference, descriptive: how often the longer of two answers won
-        longer_won = decided = 0
-        for o in keep:
-            la, lb = len(texts.get((o.prompt_id, o.system_a), "")), len(texts.get((o.prompt_id, o.system_b), ""))
-            if la == lb or o.p_a == 0.5:
-                continue
-            decided += 1
-            longer_won += (o.p_a > 0.5) == (la > lb)
-        beh = dict(prov.get("judge_behaviour") or {})
-        if not beh:
-            both = [o for o in outcomes if o.consistent is not None]
-            firsts = [v.p_first > 0.5 for v in verdicts if v.judge_id == main_id and v.status == "ok"
-                      and v.p_first is not None]
-            beh = {"position_consistency": (sum(o.consistent for o in both) / len(both)) if both else None,
-                   "first_position_rate": (sum(firsts) / len(firsts)) if firsts else None,
-                   "pairs": len(outcomes), "pairs_both_orders": len(both)}
-        beh["longer_wins"] = (longer_won / decided) if decided else None
-        beh["longer_decided"] = decided
+        beh = dict(prov.get("judge_behaviour") or {}) or \
+            run_stats([v for v in verdicts if v.judge_id == main_id], outcomes).behaviour()
+        beh["longer_wins"], beh["longer_decided"] = longer_wins(keep, texts)
         counts = {"ok": 0, "unparseable": 0, "error": 0}
         for v in verdicts:
             if v.judge_id == main_id:
@@ -706,7 +622,7 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
             settle = _settling(rated, keep, order, level)
             if settle:
                 plots["settling"] = settle
-        multi = _judges_section(store, verdicts, judges, main_id)
+        multi = _judges_section(verdicts, judges, main_id)
         prompts = _explorer(store, verdicts, judges, main_id, ranked, outcomes)
     categories = sorted({p["category"] for p in prompts if p["category"]})
     plots = {k: v for k, v in plots.items() if v is not None}

@@ -1,7 +1,7 @@
 """Store stage: every verdict, content-addressed, in SQLite, committed as it arrives."""
 
-from ._records import PairOutcome, Status, TextChanges, Verdict, question_key, text_hash, verdict_id
-from ._sqlite import SCHEMA_VERSION, RunFolderLock, VerdictStore, combine_orders
+from ._records import POINTWISE_MODES, PairOutcome, Status, TextChanges, Verdict, question_key, text_hash, verdict_id
+from ._sqlite import SCHEMA_VERSION, RunFolderLock, VerdictStore
 
-__all__ = ["SCHEMA_VERSION", "PairOutcome", "RunFolderLock", "Status", "TextChanges", "Verdict", "VerdictStore",
-           "combine_orders", "question_key", "text_hash", "verdict_id"]
+__all__ = ["POINTWISE_MODES", "SCHEMA_VERSION", "PairOutcome", "RunFolderLock", "Status", "TextChanges", "Verdict", "VerdictStore",
+           "question_key", "text_hash", "verdict_id"]

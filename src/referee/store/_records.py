@@ -10,6 +10,9 @@ from pydantic import BaseModel, Field
 
 Status = Literal["ok", "unparseable", "error"]
 
+POINTWISE_MODES = ("pointwise", "verifier")
+"""Modes whose verdicts score one candidate each (``Verdict.score``)."""
+
 
 def _digest(parts: list[str]) -> str:
     h = hashlib.sha256()
@@ -103,11 +106,13 @@ class TextChanges(BaseModel):
 
 
 class PairOutcome(BaseModel):
-    """A pairwise comparison with its presentation orders combined.
+    """A pairwise comparison with its presentation orders combined (made by :mod:`referee.outcomes`).
 
-    ``p_a`` is P(system_a better): the mean over the usable orders of P(system_a wins)
-    (``p_ab`` when shown first, ``1 - p_ba`` when shown second). ``consistent`` is set only
-    when both orders are usable: whether the same system won in both.
+    ``p_ab`` is P(system_a wins) when shown first, ``p_ba`` P(system_b wins) when shown first.
+    ``p_a`` is P(system_a better): ``(p_ab + 1 - p_ba) / 2`` with both orders usable; with one, that
+    order's value minus the judge's position effect ``position_adjust``, at ``weight`` 1/2.
+    ``consistent`` is set only when both orders are usable: whether they gave the same three-way
+    decision (a, b or tie).
     """
 
     judge_id: str
@@ -118,6 +123,8 @@ class PairOutcome(BaseModel):
     p_ab: float | None = None
     p_ba: float | None = None
     consistent: bool | None = None
+    weight: float = 1.0
+    position_adjust: float = 0.0
     verdict_ids: list[str] = Field(default_factory=list)
 
     @property

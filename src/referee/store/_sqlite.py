@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
-from ._records import PairOutcome, TextChanges, Verdict, question_key, text_hash
+from ._records import TextChanges, Verdict, question_key, text_hash
 
 SCHEMA_VERSION = 2
 ENSEMBLE_PREFIX = "ens-"  # referee.combine's; the store cannot import it (combine reads the store)
@@ -463,25 +463,6 @@ class VerdictStore:
                 counts[v.status] += 1
         return counts
 
-    def pairwise_outcomes(self, *, judge_id: str | None = None, verdict_ids: Iterable[str] | None = None,
-                          current: bool = True) -> list[PairOutcome]:
-        """Combine the stored pairwise verdicts of each (judge, prompt, pair) over both orders.
-
-        Only ``ok`` verdicts about the current texts count (all texts with ``current=False``,
-        never two different texts in one outcome). ``system_a`` is the one shown first in the
-        first stored verdict of the pair. Pairs with no usable verdict are left out (their
-        unparseable or error verdicts are counted by :meth:`status_counts`).
-        """
-        wanted = None if verdict_ids is None else set(verdict_ids)
-        groups: dict[tuple[Any, ...], list[Verdict]] = {}
-        for v in self.verdicts(judge_id=judge_id, mode="pairwise", current=current):
-            if v.status != "ok" or (wanted is not None and v.verdict_id not in wanted):
-                continue
-            shown = frozenset(zip(v.systems, v.texts[1:])) if v.texts else frozenset(v.systems)
-            key = (v.judge_id, v.prompt_id, v.texts[0] if v.texts else None, shown)
-            groups.setdefault(key, []).append(v)
-        return [combine_orders(vs) for vs in groups.values()]
-
 
 class _CurrentTexts:
     """The hashes of a store's current prompt and candidate texts, read once."""
@@ -548,23 +529,6 @@ def _schema1_bindings(db: sqlite3.Connection, where: str = "") -> list[tuple[str
     for vid, binding, members in ensembles:
         bound[vid] = binding if all(member_current(m) for m in members) else []
     return [(None if t is None else json.dumps(t), vid) for vid, t in bound.items()]
-
-
-def combine_orders(verdicts: list[Verdict]) -> PairOutcome:
-    """One :class:`PairOutcome` from the ok verdicts of one pair (one or both orders, repeats averaged)."""
-    first = verdicts[0]
-    a, b = first.systems
-    ab = [v.p_first for v in verdicts if v.systems == [a, b]]
-    ba = [v.p_first for v in verdicts if v.systems == [b, a]]
-    p_ab = sum(ab) / len(ab) if ab else None
-    p_ba = sum(ba) / len(ba) if ba else None
-    wins = ([p_ab] if p_ab is not None else []) + ([1.0 - p_ba] if p_ba is not None else [])
-    consistent = None
-    if p_ab is not None and p_ba is not None:
-        consistent = (p_ab - 0.5) * (p_ba - 0.5) < 0
-    return PairOutcome(judge_id=first.judge_id, prompt_id=first.prompt_id, system_a=a, system_b=b,
-                       p_a=sum(wins) / len(wins), p_ab=p_ab, p_ba=p_ba, consistent=consistent,
-                       verdict_ids=[v.verdict_id for v in verdicts])
 
 
 def _row_to_verdict(row: sqlite3.Row) -> Verdict:
