@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._pipeline import (NON_PAIRWISE_MODES, RankOptions, _applicable, answered_map, check_judges, check_options,
+from ._pipeline import (NON_PAIRWISE_MODES, RankOptions, applicable_options, answered_map, check_judges, check_options,
                         price_judges)
 from .errors import InputError
-from .judge import make_judge
-from .judge._cost import backend_kind, estimate_call
-from .judge._run import ordered_requests
+from .judge import backend_kind, estimate_call, make_judge, ordered_requests
 from .load import load_candidates
 from .plan import make_planner, round_robin
 
@@ -60,7 +58,7 @@ def estimate_rank(options: RankOptions, *, seconds_per_call: float | None = None
     specs = options.judges or [options.judge]
     judges = [make_judge(spec, n_ctx=options.n_ctx, seed=options.seed, min_mass=options.min_mass, mode=options.mode,
                          template=None if options.template is None else str(options.template), probe=False,
-                         **_applicable(options, spec, specs)) for spec in specs]
+                         **applicable_options(options, spec, specs)) for spec in specs]
     check_judges(options, judges, cset)
     price_judges(options, judges)
     out = RunEstimate()

@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._version import __version__
 from .errors import CostLimitError, InputError
-from .judge import (JudgeProgress, PairwiseLogprobJudge, check_prompt_independence, judge_by_mode, judge_comparisons,
-                    make_judge, measured_fidelity)
-from .judge._cost import CostMeter, apply_prices, backend_kind, load_prices
+from .judge import (CostMeter, JudgeProgress, PairwiseLogprobJudge, apply_prices, backend_kind,
+                    check_prompt_independence, judge_by_mode, judge_comparisons, judge_kind, load_prices, make_judge,
+                    measured_fidelity)
 from .load import CandidateSet, load_candidates
 from .plan import Comparison, make_planner
 from .outcomes import RunRatings, RunStats, judge_outcomes, outcomes_from_verdicts, rate_run, run_stats
@@ -139,11 +139,9 @@ def _refuse_plan(options: RankOptions, judged_by: str) -> None:
                          "own: drop --budget or use a pairwise judge", field="--budget")
 
 
-def _applicable(options: RankOptions, spec: str, specs: Sequence[str]) -> dict[str, Any]:
+def applicable_options(options: RankOptions, spec: str, specs: Sequence[str]) -> dict[str, Any]:
     """``max_candidate_tokens`` / ``concurrency`` for ``spec`` when they apply to it. Among several
     judges each takes what applies to it; an option that applies to none of them is refused."""
-    from .judge._make import judge_kind
-
     kinds = {s: judge_kind(s) for s in specs}
     out: dict[str, Any] = {}
     for key, fits in (("max_candidate_tokens", ("llama", "openai")), ("concurrency", ("openai",))):
@@ -286,7 +284,7 @@ def build_judges(options: RankOptions, cset: CandidateSet, judge: Any = None) ->
                                  field="--judge-group")
         judges = [make_judge(spec, n_ctx=options.n_ctx, seed=options.seed, min_mass=options.min_mass,
                              mode=options.mode, template=None if options.template is None else str(options.template),
-                             **_applicable(options, spec, specs))
+                             **applicable_options(options, spec, specs))
                   for spec in specs]
     else:
         judges = [judge]

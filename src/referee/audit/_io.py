@@ -14,7 +14,7 @@ def read_labels(path: str | Path) -> dict[tuple[str, frozenset[str]], tuple[str,
     ``winner``): P(system_a better) in [0, 1] (fractional = share of annotators), or ``a``/``b``/``tie``.
     Several labels of one item (several annotators) are averaged."""
     from .._jsonl import read_jsonl_objects
-    from ..combine._io import _outcome
+    from ..combine import parse_outcome
 
     path = Path(path)
     if not path.is_file():
@@ -26,7 +26,7 @@ def read_labels(path: str | Path) -> dict[tuple[str, frozenset[str]], tuple[str,
                 raise InputError(f"missing {f}", path=path, line=line, field=f)
         if "label" in rec and "outcome" not in rec:
             rec = dict(rec, outcome=rec["label"])
-        p = _outcome(rec, path, line)
+        p = parse_outcome(rec, path, line)
         a, b = str(rec["system_a"]), str(rec["system_b"])
         key = (str(rec["prompt_id"]), frozenset((a, b)))
         first, vals = acc.setdefault(key, (a, []))

@@ -3,11 +3,12 @@
 from ._llamacpp import LlamaCppBackend
 from ._models import DEFAULT_JUDGE_MODEL, PACKAGED_MODELS, PackagedModel, file_sha256, installed_models, resolve_model
 from ._protocol import ChoiceBackend, ChoiceProbs
-from ._openai import Generation, OpenAIBackend, ServerResponseError, ServerUnreachableError
-from ._llamagen import GenerateBackend, LlamaGenerator
+from ._protocol import Generation
+from ._openai import OpenAIBackend, ServerResponseError, ServerUnreachableError, off_loop, parse_openai_spec
+from ._llamagen import GenerateBackend, LlamaGenerator, as_generator
 from ._replay import ReplayJudge
 
 __all__ = ["DEFAULT_JUDGE_MODEL", "PACKAGED_MODELS", "ChoiceBackend", "ChoiceProbs", "LlamaCppBackend",
            "PackagedModel", "file_sha256", "installed_models", "resolve_model",
            "GenerateBackend", "Generation", "LlamaGenerator", "OpenAIBackend", "ReplayJudge", "ServerResponseError",
-           "ServerUnreachableError"]
+           "ServerUnreachableError", "as_generator", "off_loop", "parse_openai_spec"]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import BackendError
-from ._openai import Generation
+from ._protocol import Generation
 
 
 @runtime_checkable

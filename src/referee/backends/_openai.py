@@ -21,7 +21,6 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -30,7 +29,7 @@ import orjson
 
 from ..errors import BackendError
 from ._text import CONTROL_TOKENS_POLICY, inert_control_tokens
-from ._protocol import ChoiceProbs
+from ._protocol import ChoiceProbs, Generation
 
 API_KEY_ENV = ("REFEREE_API_KEY", "OPENAI_API_KEY")
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -50,18 +49,6 @@ class ServerResponseError(BackendError):
     def __init__(self, message: str, status: int = 0) -> None:
         self.status = status
         super().__init__(message)
-
-
-@dataclass
-class Generation:
-    """Generated text and what it cost."""
-
-    text: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    latency_s: float = 0.0
-    finish_reason: str | None = None
-    logprobs: list[dict[str, Any]] | None = None
 
 
 def clean_url(url: str) -> str:

@@ -28,6 +28,18 @@ class ChoiceProbs:
     completion_tokens: int = 0
 
 
+@dataclass
+class Generation:
+    """Generated text and what it cost."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    finish_reason: str | None = None
+    logprobs: list[dict[str, Any]] | None = None
+
+
 @runtime_checkable
 class ChoiceBackend(Protocol):
     """A backend that can score answer choices from logprobs in one forward pass."""

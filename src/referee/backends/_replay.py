@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendError, InputError
+from ..types import Answer
 
 
 def _record(row: dict[str, Any], line: int, path: str) -> tuple[str, str, str, float, str | None] | None:
@@ -128,7 +129,6 @@ class ReplayJudge:
         return p_a if a == first else 1.0 - p_a
 
     def judge(self, question: str, first: str, second: str) -> Any:
-        from ..judge._pairwise import Answer
 
         if self._by_text is None:
             raise BackendError("replay judge is not bound to a candidate set: call bind(candidates) first")

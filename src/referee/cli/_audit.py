@@ -55,7 +55,7 @@ def audit_cmd(
     (ECE); without labels, the label-free parts and agreement with the other judges."""
     from ..audit import align_labels, audit_judge, read_labels
     from ..combine import read_verdicts
-    from ..combine._io import is_store, store_path
+    from ..combine import is_store, store_path
 
     table = read_verdicts(verdicts)
     chosen = _split(judge) or list(table.judges)

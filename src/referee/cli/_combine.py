@@ -52,7 +52,7 @@ def combine_cmd(
     """Combine several judges without labels: estimate each one's accuracy, drop duplicates and
     uninformative ones, write one calibrated P(a better) per (prompt, system_a, system_b)."""
     from ..combine import combine, combined_rows, majority_vote, read_verdicts, store_ensemble, write_jsonl
-    from ..combine._io import is_store, store_path
+    from ..combine import is_store, store_path
     from ..errors import InputError
 
     table = read_verdicts(verdicts, _split(judges))
@@ -88,8 +88,9 @@ def combine_cmd(
                   else verdicts.with_name(verdicts.stem + ".combined.jsonl"))
     write_jsonl(output, rows)
     kept = ens.kept
-    console.print(f"{len(table.items)} items, {len(table.judges)} judges ({len(kept)} kept), method {ens.method}; "
-                  f"estimated share of 'a better' {ens.prior:.2f}", highlight=False)
+    # no class prior to print: the label model is symmetric in a and b, so it is 1/2 by construction
+    console.print(f"{len(table.items)} items, {len(rows)} decided, {len(table.judges)} judges ({len(kept)} kept), "
+                  f"method {ens.method}", highlight=False)
     for note in ens.notes:
         console.print(f"[yellow]note[/]: {note}", highlight=False)
     if summary:

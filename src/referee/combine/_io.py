@@ -90,7 +90,7 @@ class _Builder:
                             judge_specs=specs or {})
 
 
-def _outcome(rec: dict[str, Any], path: Path, line: int) -> float:
+def parse_outcome(rec: dict[str, Any], path: Path, line: int) -> float:
     raw = rec.get("outcome", rec.get("p_a"))
     if raw is not None and raw != "":
         if isinstance(raw, str) and raw.strip().lower() in _A | _B | _TIE:
@@ -176,7 +176,7 @@ def read_verdicts_jsonl(path: str | Path) -> VerdictTable:
         a, s_b = str(rec["system_a"]), str(rec["system_b"])
         if a == s_b:
             raise InputError(f"compares {a!r} with itself", path=path, line=line, field="system_b")
-        p = _outcome(rec, path, line)
+        p = parse_outcome(rec, path, line)
         cons = rec.get("consistent")
         if cons is not None and not isinstance(cons, bool):
             raise InputError(f"consistent must be true, false or null, got {cons!r}", path=path, line=line,

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..combine import combine, combined_rows
-from ..combine._io import ENSEMBLE_PREFIX, is_store, read_verdicts, store_path
+from ..combine import combine, combined_rows, is_store, read_verdicts, store_path
+from ..outcomes import ENSEMBLE_PREFIX
 from ..errors import InputError
 
 

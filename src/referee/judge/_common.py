@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from ._pairwise import Answer
+from ..types import ScoredAnswer, judge_id_for  # noqa: F401  (judge_id_for: re-exported)
 from ._truncate import fit
-
-
-@dataclass
-class ScoredAnswer(Answer):
-    """An :class:`Answer` with a score (pointwise judges, verifiers) and the generated token count."""
-
-    score: float | None = None
-    completion_tokens: int = 0
 
 
 def yes_answer(res: Any, yes: str, no: str, min_mass: float, cut: list[bool]) -> ScoredAnswer:
@@ -35,11 +25,6 @@ def yes_answer(res: Any, yes: str, no: str, min_mass: float, cut: list[bool]) ->
                             completion_tokens=getattr(res, "completion_tokens", 0))
     return ScoredAnswer(status="ok", score=y / mass, detail=detail, raw=raw, prompt_tokens=res.prompt_tokens,
                         latency_s=res.latency_s, completion_tokens=getattr(res, "completion_tokens", 0))
-
-
-def judge_id_for(prefix: str, spec: dict[str, Any]) -> str:
-    """A stable id: ``prefix-`` and 16 hex digits of the sha256 of the canonical spec JSON."""
-    return f"{prefix}-" + hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def text_sha256(text: str) -> str:

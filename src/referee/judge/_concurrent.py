@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from ..backends._openai import off_loop
+from ..backends import off_loop
 from ..errors import BackendError
 from ._cost import CostMeter, estimate_call
 from ._pairwise import Answer, PairwiseLogprobJudge, logprob_answer

@@ -34,7 +34,7 @@ from typing import Any
 import jinja2
 from jinja2 import meta
 
-from ..backends._llamagen import as_generator
+from ..backends import as_generator
 from ..errors import BackendError, InputError
 from ._common import ScoredAnswer, fit_texts, judge_id_for, text_sha256, yes_answer
 from ._truncate import default_candidate_cap

@@ -12,8 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends._llamagen import as_generator
-from ..backends._openai import off_loop
+from ..backends import as_generator, off_loop
 from ..errors import BackendError
 from ._common import ScoredAnswer, fit_texts, judge_id_for
 from ._truncate import default_candidate_cap

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from ..backends._llamagen import as_generator
+from ..backends import as_generator
 from ..errors import BackendError
 from ._common import ScoredAnswer, fit_texts, judge_id_for, text_sha256
 from ._truncate import default_candidate_cap

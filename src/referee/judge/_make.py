@@ -32,7 +32,7 @@ def make_backend(spec: str, *, n_ctx: int = 4096, seed: int = 0, **options: Any)
     """The backend named by a ``--judge`` spec (llama.cpp model or ``openai:MODEL@URL``); ``options``
     go to :class:`~referee.backends.OpenAIBackend`."""
     if spec.startswith("openai:"):
-        from ..backends._openai import OpenAIBackend, parse_openai_spec
+        from ..backends import OpenAIBackend, parse_openai_spec
 
         model, url = parse_openai_spec(spec)
         if isinstance(options.get("api_key_env"), str):
@@ -177,7 +177,7 @@ def _build(spec: str, *, n_ctx: int, seed: int, min_mass: float, mode: str, temp
                              field="--max-candidate-tokens")
         judge_opts["max_candidate_tokens"] = max_candidate_tokens
     if spec.startswith("replay:"):
-        from ..backends._replay import ReplayJudge
+        from ..backends import ReplayJudge
 
         if mode != "pairwise":
             raise InputError("replayed verdicts are pairwise: use --mode pairwise", field="--mode")

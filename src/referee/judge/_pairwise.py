@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from ..backends import ChoiceBackend
 from ..errors import BackendError
+from ..types import Answer
 from ._truncate import TRUNCATION_MARKER, default_candidate_cap, fit
 
 
@@ -98,20 +99,6 @@ def defang(text: str) -> str:
     ``‹/response_a›`` and ``[End of Response A]`` becomes ``⟦End of Response A⟧``."""
     text = _FORGED_TAG.sub(lambda m: "\u2039" + m.group(0)[1:-1] + "\u203a", text)
     return _FORGED_BRACKET.sub(lambda m: "\u27e6" + m.group(0)[1:-1] + "\u27e7", text)
-
-
-@dataclass
-class Answer:
-    """What a judge said about one question, before the store gives it ids."""
-
-    status: str
-    p_first: float | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
-    raw: str = ""
-    error: str | None = None
-    prompt_tokens: int = 0
-    latency_s: float = 0.0
-    completion_tokens: int = 0
 
 
 class PairwiseLogprobJudge:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError
 
-from ..backends._llamagen import as_generator
+from ..backends import as_generator
 from ..errors import BackendError
 from ._common import ScoredAnswer, fit_texts, judge_id_for, text_sha256, yes_answer
 from ._truncate import default_candidate_cap

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..judge._common import ScoredAnswer, judge_id_for
+from ..types import ScoredAnswer, judge_id_for
 
 
 class Verifier:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendError
-from ..judge._common import ScoredAnswer
+from ..types import ScoredAnswer
 from ._base import Verifier
 
 

@@ -22,7 +22,7 @@ import sys
 import tempfile
 from functools import lru_cache
 
-from ..judge._common import ScoredAnswer
+from ..types import ScoredAnswer
 from ._base import Verifier
 
 _CODE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from typing import Any
 
-from ..judge._common import ScoredAnswer
+from ..types import ScoredAnswer
 from ._base import Verifier, passed
 
 
