@@ -341,7 +341,7 @@ def part_c(r: Runner, n: int = 40) -> dict:
     prompts, texts, elo = alpaca_protocol(n)
     sys_idx = {s: i for i, s in enumerate(AE_SYSTEMS)}
     rows: dict[str, list[tuple[int, int, float]]] = {"mean-p": [], "mean-logit": []}
-    consistent, both, firsts = 0, 0, []
+    consistent, both, firsts, pairs = 0, 0, [], []
     t_before = len(r.latencies)
     for pid, q in prompts.items():
         for x, y in itertools.combinations(AE_SYSTEMS, 2):
@@ -351,6 +351,7 @@ def part_c(r: Runner, n: int = 40) -> dict:
                 if p1 is not None and p2 is not None:
                     both += 1
                     consistent += (p1 > 0.5) == (p2 < 0.5)
+                    pairs.append((p1, p2))
             for how in rows:
                 p = combine(p1, p2, how)
                 if p is not None:
@@ -366,6 +367,14 @@ def part_c(r: Runner, n: int = 40) -> dict:
                     "kendall": round(float(stats.kendalltau(rating, truth).statistic), 3),
                     "order": [AE_SYSTEMS[i] for i in np.argsort(-rating)]}
     out["position_consistency"] = round(consistent / both, 3) if both else None
+    if pairs:
+        # calibrated against the judge's own position prior: its mean first-shown advantage taken off
+        # each order (what referee.outcomes does to a comparison with one usable order); the mean
+        # of both orders, and so every rating, is unchanged by it
+        delta = float(np.mean([(x + y - 1) / 2 for x, y in pairs]))
+        out["position_effect"] = round(delta, 3)
+        out["calibrated_consistency"] = round(float(np.mean([(x - delta > 0.5) == (y - delta < 0.5)
+                                                             for x, y in pairs])), 3)
     out["first_position_rate"] = round(sum(firsts) / len(firsts), 3) if firsts else None
     out["s_per_verdict"] = round(float(np.mean(lat)), 3) if lat else None
     if r.name == "reference":
@@ -422,6 +431,7 @@ def write_fidelity(results: dict[str, dict], n_prompts: int) -> None:
             "gaming_not_beaten": r["b"]["not_beaten"], "spearman": r["c"]["mean-p"]["spearman"],
             "kendall": r["c"]["mean-p"]["kendall"], "alpaca_prompts": r["c"]["prompts"],
             "position_consistency": r["c"]["position_consistency"],
+            "calibrated_consistency": r["c"].get("calibrated_consistency"),
             "first_position_rate": r["c"]["first_position_rate"],
             "s_per_verdict": r.get("fresh_s_per_verdict", r["c"]["s_per_verdict"])}
     path.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
@@ -445,7 +455,7 @@ def fresh_timing(name: str, backend, cache: Cache, n: int) -> float:
 
 def print_table(results: dict[str, dict]) -> None:
     print("\n| config | (a) acc | (b) gamers beaten | (c) Spearman mean-p / mean-logit | Kendall | "
-          "consistency | first-pos | s/verdict |")
+          "consistency (calibrated) | first-pos | s/verdict |")
     print("|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         a, b, c = r.get("a", {}), r.get("b", {}), r.get("c", {})
@@ -454,8 +464,8 @@ def print_table(results: dict[str, dict]) -> None:
         sp = f"{c['mean-p']['spearman']} / {c['mean-logit']['spearman']}" if c else ""
         kd = c["mean-p"]["kendall"] if c else ""
         s = r.get("fresh_s_per_verdict", c.get("s_per_verdict", "")) if c else ""
-        print(f"| {name} | {acc} | {beaten} | {sp} | {kd} | {c.get('position_consistency', '')} | "
-              f"{c.get('first_position_rate', '')} | {s} |")
+        print(f"| {name} | {acc} | {beaten} | {sp} | {kd} | {c.get('position_consistency', '')} "
+              f"({c.get('calibrated_consistency', '')}) | {c.get('first_position_rate', '')} | {s} |")
 
 
 if __name__ == "__main__":
