@@ -14,7 +14,7 @@ from pathlib import Path
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
 DRIVER_CANDIDATES = ("chromedriver",)
 INSTALL_HINT = ("Debian's chromium and chromium-driver are needed for the browser tests: run "
-                "scripts/install-browser.sh (apt-get install -y chromium chromium-driver)")
+                "scripts/install-system.sh (apt-get install -y chromium chromium-driver)")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-quic", "--disable-component-update", "--disable-sync", "--disable-default-apps",
          "--disable-extensions", "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",

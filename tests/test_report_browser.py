@@ -4,7 +4,7 @@ Two reports: a real ``referee rank`` run with the small SmolLM2 judge on two pro
 name and one candidate carry markup and scripts), and a synthetic run folder with ties, style
 effects, two judges and quoted error spans (tests/report_helpers.py). The browser is required:
 when chromium or its driver is missing these tests FAIL (install them with
-scripts/install-browser.sh). Screenshots go to test-artifacts/ (report.png: the leaderboard).
+scripts/install-system.sh). Screenshots go to test-artifacts/ (report.png: the leaderboard).
 """
 
 from __future__ import annotations

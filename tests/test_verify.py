@@ -60,10 +60,10 @@ def test_python_unit_tests_in_a_sandbox():
     half = v.score("q", "def add(a, b):\n    return a + b if a > 0 else 99")
     assert half.score == 0.5 and half.detail["failed"] == 1
     net = v.score("q", "import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)\ndef add(a, b): return a + b")
-    assert net.score == 0.0 and net.detail.get("load_failed")
+    assert net.score == 0.0 and net.detail["result"] == "load_error"
     t0 = time.monotonic()
     loop = v.score("q", "while True:\n    pass")
-    assert loop.score == 0.0 and loop.detail.get("timeout") and time.monotonic() - t0 < 15
+    assert loop.score == 0.0 and loop.detail["result"] == "timeout" and time.monotonic() - t0 < 15
     mem = v.score("q", "x = bytearray(2 * 1024 ** 3)\ndef add(a, b): return a + b")
     assert mem.score == 0.0
     fake = v.score("q", "import sys\nprint('{\"passed\": 99, \"failed\": 0}')\nsys.exit(0)")

@@ -1,0 +1,92 @@
+"""`verify:python-tests` cannot be fooled: each forging attempt below is a wrong `add` that tries to
+pass anyway, and must score 0, on the real sandbox (bubblewrap, which `scripts/setup.sh --dev`
+installs) and real processes."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from referee.verify import PythonTests
+from referee.verify._sandbox import sandbox_kind
+
+TESTS = "assert add(2, 3) == 5\n\ndef test_negative():\n    assert add(-1, 1) == 0\n"
+WRONG = "def add(a, b):\n    return a - b\n"
+
+FORGERIES = {
+    "writes the runner's state": "import __main__, builtins\n__main__.res = {'passed': 10**6, 'failed': 0}\n"
+                                 "builtins.res = __main__.res\n" + WRONG,
+    "exits before the checks": "import sys\n" + WRONG + "sys.exit(0)\n",
+    "os._exit before the checks": "import os\n" + WRONG + "os._exit(0)\n",
+    "os._exit inside the call": "import os\ndef add(a, b):\n    os._exit(0)\n",
+    "prints a fake success line": "import json, sys, os\nline = json.dumps({'passed': 99, 'failed': 0, 'result': 'passed'})\n"
+                                  "print(line)\nsys.__stdout__.write(line + '\\n')\nos.write(1, (line + '\\n').encode())\n"
+                                  "for fd in range(3, 10):\n    try:\n        os.write(fd, ('\\n' + line + '\\n').encode())\n"
+                                  "    except OSError:\n        pass\n" + WRONG,
+    "patches AssertionError and builtins": "import builtins\nclass Never(Exception):\n    pass\n"
+                                           "builtins.AssertionError = Never\nbuiltins.__build_class__ = None\n"
+                                           "builtins.exec = lambda *a, **k: None\n" + WRONG,
+    "redefines the test functions": WRONG + "def test_negative():\n    pass\ndef check(candidate):\n    pass\n",
+    "returns a value equal to everything": "class Any:\n    def __eq__(self, other):\n        return True\n"
+                                           "def add(a, b):\n    return Any()\n",
+    "reads the tests": "import os\nFOUND = False\nfor root in ('/proc', '/tmp', '/', os.getcwd()):\n"
+                       "    try:\n        names = os.listdir(root)\n    except OSError:\n        continue\n"
+                       "    for n in names:\n        for part in ('cmdline', 'environ', 'fd/0'):\n"
+                       "            p = os.path.join(root, n, part) if root == '/proc' else os.path.join(root, n)\n"
+                       "            try:\n                with open(p, 'rb') as f:\n"
+                       "                    FOUND = FOUND or b'add(2, 3)' in f.read(1 << 20)\n"
+                       "            except OSError:\n                pass\n"
+                       "def add(a, b):\n    return a + b if FOUND else a - b\n",
+}
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    return PythonTests(TESTS, timeout=5, memory_mb=256)
+
+
+def test_the_candidate_runs_in_bubblewrap_here():
+    assert shutil.which("bwrap"), "bubblewrap is missing: scripts/setup.sh --dev installs it"
+    assert sandbox_kind() == "bwrap"
+
+
+def test_a_correct_and_a_half_correct_function(verifier):
+    good = verifier.score("q", "```python\ndef add(a, b):\n    return a + b\n```")
+    assert good.score == 1.0 and good.detail["result"] == "passed" and good.detail["sandbox"] == "bwrap"
+    half = verifier.score("q", "def add(a, b):\n    return a + b if a > 0 else 99")
+    assert half.score == 0.5 and (half.detail["passed"], half.detail["failed"]) == (1, 1)
+
+
+@pytest.mark.parametrize("attempt", sorted(FORGERIES))
+def test_a_forgery_does_not_pass(verifier, attempt):
+    got = verifier.score("q", FORGERIES[attempt])
+    assert got.status == "ok" and got.score == 0.0, got.detail
+    assert got.detail["result"] != "passed"
+
+
+def test_a_humaneval_check_cannot_be_replaced():
+    tests = "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n"
+    v = PythonTests(tests, timeout=5, memory_mb=256, entry_point="add")
+    assert v.score("q", "def add(a, b):\n    return a + b").score == 1.0
+    forged = v.score("q", WRONG + "def check(candidate):\n    return True\ndef candidate(*a):\n    return 5\n")
+    assert forged.score == 0.0 and forged.detail["result"] == "failed"
+
+
+def test_timeouts_crashes_and_syntax_errors_have_their_own_results(verifier):
+    t0 = time.monotonic()
+    loop = verifier.score("q", "def add(a, b):\n    while True:\n        pass\n")
+    assert loop.score == 0.0 and loop.detail["result"] == "timeout" and time.monotonic() - t0 < 15
+    t0 = time.monotonic()
+    bomb = verifier.score("q", "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n")
+    assert bomb.score == 0.0 and bomb.detail["result"] in ("timeout", "crashed") and time.monotonic() - t0 < 20
+    assert verifier.score("q", "def add(a, b:\n").detail["result"] == "syntax_error"
+    assert verifier.score("q", "raise ValueError('no')\n").detail["result"] == "load_error"
+    mem = verifier.score("q", "def add(a, b):\n    x = bytearray(2 * 1024 ** 3)\n    return a + b\n")
+    assert mem.score == 0.0 and mem.detail["result"] == "failed"  # MemoryError inside each call
+    net = verifier.score("q", "import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)\n"
+                              "def add(a, b):\n    return a + b\n")
+    assert net.score == 0.0 and net.detail["result"] == "load_error"
+    # the machine is still usable after the fork bomb
+    assert verifier.score("q", "def add(a, b):\n    return a + b").score == 1.0
