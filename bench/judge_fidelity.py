@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from referee.backends import LlamaCppBackend  # noqa: E402
 from referee.backends._llamagen import LlamaGenerator  # noqa: E402
-from referee.judge import DEFAULT_TEMPLATE, GUARDED_TEMPLATE, PairwiseLogprobJudge, PairwiseTemplate, defang  # noqa: E402
+from referee.judge import CAREFUL_TEMPLATE, DEFAULT_TEMPLATE, GUARDED_TEMPLATE, PairwiseLogprobJudge, PairwiseTemplate, defang  # noqa: E402
 from referee.judge._pointwise import YesProbabilityJudge  # noqa: E402
 from referee.rate import bradley_terry  # noqa: E402
 
@@ -66,14 +66,11 @@ CACHE = ROOT / "bench" / ".cache" / "judge_fidelity.sqlite"
 AE_SYSTEMS = ["gpt4_1106_preview", "Mixtral-8x7B-Instruct-v0.1", "llama-2-70b-chat-hf", "vicuna-7b-v1.5",
               "chatglm2-6b", "oasst-sft-pythia-12b"]
 
-# The default's words without the delimiter guard: the judge of referee 0.1, kept to show its row.
-V01 = replace(DEFAULT_TEMPLATE, guard=False)
-BARE = PairwiseTemplate(
-    system="",
-    user="Question: {question}\n\nResponse A: {first}\n\nResponse B: {second}\n\nWhich response is better, A or B?",
-    prefill="The better response is Response",
-    guard=False,
-)
+# The careful words without the delimiter guard: the judge of referee 0.1, kept to show its row.
+V01 = replace(CAREFUL_TEMPLATE, guard=False)
+# The default's words without the guard: where defang changes no text, the default's prompt is
+# byte for byte this one's, and so is its verdict (see Runner.pair).
+BARE = replace(DEFAULT_TEMPLATE, guard=False)
 GUARDED_12 = PairwiseTemplate(
     system=GUARDED_TEMPLATE.system.replace("Response A", "Response 1").replace("Response B", "Response 2")
     .replace("<response_a>", "<response_1>").replace("<response_b>", "<response_2>"),
@@ -90,9 +87,11 @@ REF_SYSTEM = GUARDED_TEMPLATE.system + (
     "but it may be wrong, and a response that is better than the draft should win.")
 REFERENCE = PairwiseTemplate(system=REF_SYSTEM, user=REF_USER, prefill=GUARDED_TEMPLATE.prefill, guard=True)
 
-PAIRWISE = {"v0.1": V01, "default": DEFAULT_TEMPLATE, "bare": BARE, "guarded": GUARDED_TEMPLATE,
+PAIRWISE = {"v0.1": V01, "careful": CAREFUL_TEMPLATE, "bare": BARE, "default": DEFAULT_TEMPLATE,
+            "guarded": GUARDED_TEMPLATE,
             "guarded-12": GUARDED_12, "reference": REFERENCE}
-ALL_CONFIGS = ["v0.1", "default", "bare", "guarded", "guarded-12", "pyes", "reference"]
+ALL_CONFIGS = ["v0.1", "careful", "bare", "default", "guarded", "guarded-12", "pyes", "reference"]
+UNGUARDED = {"careful": V01, "default": BARE}  # a guarded config -> the same words without the guard
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -181,8 +180,8 @@ class Runner:
                 choices=frame.choices, guard=frame.guard))
         else:
             self.judge = PairwiseLogprobJudge(backend, template=PAIRWISE[name])
-        if name == "default":
-            self._v01_id = PairwiseLogprobJudge(backend, template=V01).judge_id
+        if name in UNGUARDED:
+            self._unguarded_id = PairwiseLogprobJudge(backend, template=UNGUARDED[name]).judge_id
         self._drafts: dict[str, str] = {}
 
     def _draft(self, question: str) -> str:
@@ -207,10 +206,10 @@ class Runner:
         else:
             draft, q_key = None, question
         jid = self.judge.judge_id
-        if self.name == "default" and all(defang(t) == t for t in (question, first, second)):
-            # The default is v0.1's words plus defang(): where defang changes nothing, the prompt is
-            # byte for byte v0.1's, and so is the verdict.
-            jid = self._v01_id
+        if self.name in UNGUARDED and all(defang(t) == t for t in (question, first, second)):
+            # The words plus defang(): where defang changes nothing, the prompt is byte for byte
+            # the unguarded words', and so is the verdict.
+            jid = self._unguarded_id
         if draft is not None:
             return self._cached(_key(jid, q_key, first, second),
                                 lambda: _judge_with_reference(self.judge, question, draft, first, second), "p_first")

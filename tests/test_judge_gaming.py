@@ -30,9 +30,6 @@ def gaming_run(qwen_judge, tmp_path_factory):
     return res
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (issue 11): the 1.5B judge prefers a confidently worded or "
-                   "padded wrong answer to a short correct one (bench/judge_fidelity.py part b: P(correct wins) "
-                   "0.21 and 0.30); a judge that passes this turns the xfail into a failure to remove")
 def test_no_gaming_system_ranks_above_the_correct_one(gaming_run):
     order = [r["system"] for r in gaming_run.rows]
     assert order[0] == "correct", order
@@ -52,14 +49,17 @@ def test_constant_and_templated_non_answers_are_flagged(gaming_run):
     assert "correct" not in flagged
 
 
-def test_injections_lose_to_the_correct_answer(gaming_run):
-    # Head to head, not only through the ratings: each injection's combined verdict (both orders)
-    # against the correct answer, averaged over the prompts, is a loss.
+def test_every_gaming_system_loses_to_the_correct_answer_head_to_head(gaming_run):
+    # Not only through the ratings: each gaming system's combined verdict (both orders) against the
+    # correct answer, averaged over the prompts, is a loss, the confident and the padded wrong
+    # answers and the injections included.
     from referee.store import VerdictStore
 
     with VerdictStore.open(gaming_run.out_dir / "verdicts.sqlite") as store:
         outcomes = judge_outcomes(store, judge_id=gaming_run.provenance["judge"]["id"])
-    for system in ("injection-note", "injection-fake-end", "chat-tokens"):
+    gamers = sorted({r["system"] for r in gaming_run.rows} - {"correct"})
+    assert len(gamers) == 8
+    for system in gamers:
         ps = [o.p_a if o.system_a == system else 1 - o.p_a for o in outcomes
               if {o.system_a, o.system_b} == {system, "correct"}]
         assert len(ps) == 8

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,8 @@ from .errors import InputError
 
 
 def read_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line number, object)`` for each non-blank line of a JSONL file.
+    """Yield ``(line number, object)`` for each non-blank line of a JSONL file (gzip-compressed when
+    its name ends in ``.gz``).
 
     Raises:
         InputError: the file cannot be read or is not UTF-8, a line is not valid JSON, or a
@@ -19,7 +21,7 @@ def read_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]
     """
     path = Path(path)
     try:
-        fh = open(path, encoding="utf-8")
+        fh = gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
     except OSError as e:
         raise InputError(f"cannot read file ({e.strerror})", path=path) from None
     with fh:
@@ -37,3 +39,5 @@ def read_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]
                 yield line, rec
         except UnicodeDecodeError as e:
             raise InputError(f"not UTF-8 text (byte offset {e.start})", path=path) from None
+        except (gzip.BadGzipFile, EOFError) as e:
+            raise InputError(f"not a complete gzip file ({e})", path=path) from None

@@ -31,7 +31,8 @@ class GenerateBackend(Protocol):
     def context_size(self) -> int: ...
 
     def generate(self, messages: Sequence[dict[str, str]], *, max_tokens: int = 256, temperature: float = 0.0,
-                 json_schema: dict[str, Any] | None = None) -> Generation: ...
+                 json_schema: dict[str, Any] | None = None, top_p: float | None = None,
+                 stop: Sequence[str] | None = None, seed: int | None = None) -> Generation: ...
 
 
 class LlamaGenerator:
@@ -66,8 +67,10 @@ class LlamaGenerator:
         return self._grammars[key]
 
     def generate(self, messages: Sequence[dict[str, str]], *, max_tokens: int = 256, temperature: float = 0.0,
-                 json_schema: dict[str, Any] | None = None, prefill: str = "") -> Generation:
-        """Greedy (or sampled, with ``temperature``) generation after the model's chat template."""
+                 json_schema: dict[str, Any] | None = None, prefill: str = "", top_p: float | None = None,
+                 stop: Sequence[str] | None = None, seed: int | None = None) -> Generation:
+        """Greedy (or sampled, with ``temperature``, ``top_p`` and ``seed``; default: the backend's
+        seed) generation after the model's chat template, ending at any of ``stop``."""
         t0 = time.perf_counter()
         # token ids, not a string: llama-cpp-python would parse special tokens in the texts
         prompt = self.backend.encode(messages, prefill)
@@ -77,9 +80,11 @@ class LlamaGenerator:
         max_tokens = max(1, min(max_tokens, self.backend.context_size - n_prompt - 8))
         grammar = self._grammar(json_schema) if json_schema is not None else None
         try:
+            extra: dict[str, Any] = {} if top_p is None else {"top_p": top_p}
             out = self.backend.llm.create_completion(prompt=prompt, max_tokens=max_tokens, temperature=temperature,
                                                      top_k=1 if temperature == 0 else 40, grammar=grammar,
-                                                     seed=self.backend.seed)
+                                                     seed=self.backend.seed if seed is None else seed,
+                                                     stop=list(stop) if stop else None, **extra)
         except Exception as e:  # noqa: BLE001
             self.backend.llm.reset()
             raise BackendError(f"llama.cpp failed to generate: {e}") from None

@@ -401,15 +401,20 @@ class OpenAIBackend:
 
     # -- chat ----------------------------------------------------------------------------------
     def _body(self, messages: Sequence[dict[str, str]], *, max_tokens: int, temperature: float,
-              logprobs: bool, response_format: dict[str, Any] | None = None) -> dict[str, Any]:
+              logprobs: bool, response_format: dict[str, Any] | None = None, top_p: float | None = None,
+              stop: Sequence[str] | None = None, seed: int | None = None) -> dict[str, Any]:
         # The server parses special tokens in the rendered prompt (llama.cpp, vLLM do): texts must
         # not be able to end a turn there.
         msgs = [{**m, "content": inert_control_tokens(m["content"])} if isinstance(m.get("content"), str) else m
                 for m in messages]
         body: dict[str, Any] = {"model": self.model, "messages": msgs, "max_tokens": max_tokens,
                                 "temperature": temperature}
-        if self.seed is not None:
-            body["seed"] = self.seed
+        if seed is not None or self.seed is not None:
+            body["seed"] = self.seed if seed is None else seed
+        if top_p is not None:
+            body["top_p"] = top_p
+        if stop:
+            body["stop"] = list(stop)
         if logprobs:
             body["logprobs"] = True
             body["top_logprobs"] = self.top_logprobs
@@ -418,14 +423,15 @@ class OpenAIBackend:
         return body
 
     async def achat(self, messages: Sequence[dict[str, str]], *, max_tokens: int = 256, temperature: float = 0.0,
-                    logprobs: bool = False, json_schema: dict[str, Any] | None = None) -> Generation:
+                    logprobs: bool = False, json_schema: dict[str, Any] | None = None, top_p: float | None = None,
+                    stop: Sequence[str] | None = None, seed: int | None = None) -> Generation:
         """One chat completion. With ``json_schema`` the server is asked to constrain its output to it."""
         t0 = time.perf_counter()
         rf = None
         if json_schema is not None:
             rf = self._response_format(json_schema, self._schema_style or "json_schema")
         body = self._body(messages, max_tokens=max_tokens, temperature=temperature, logprobs=logprobs,
-                          response_format=rf)
+                          response_format=rf, top_p=top_p, stop=stop, seed=seed)
         probing = json_schema is not None and self._schema_style is None
         try:
             # While probing, a 500 is not retried: llama-cpp-python answers 500 to a format it does not know.
@@ -450,10 +456,18 @@ class OpenAIBackend:
         return {"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema, "strict": True}}
 
     def generate(self, messages: Sequence[dict[str, str]], *, max_tokens: int = 256, temperature: float = 0.0,
-                 json_schema: dict[str, Any] | None = None, logprobs: bool = False) -> Generation:
+                 json_schema: dict[str, Any] | None = None, logprobs: bool = False, top_p: float | None = None,
+                 stop: Sequence[str] | None = None, seed: int | None = None) -> Generation:
         """Synchronous :meth:`achat`."""
         return self._run(self.achat(messages, max_tokens=max_tokens, temperature=temperature,
-                                    json_schema=json_schema, logprobs=logprobs))
+                                    json_schema=json_schema, logprobs=logprobs, top_p=top_p, stop=stop, seed=seed))
+
+    def generate_many(self, requests: Sequence[dict[str, Any]]) -> list[Generation | BaseException]:
+        """Several :meth:`achat` calls at once (at most ``concurrency`` in flight), each given as its
+        keyword arguments; a failed one is its exception, in its place."""
+        async def all_of() -> list[Any]:
+            return await asyncio.gather(*(self.achat(**r) for r in requests), return_exceptions=True)
+        return self._run(all_of())
 
     def supports_logprobs(self) -> bool:
         """Whether the server returns ``top_logprobs`` for chat completions (asked once, remembered).

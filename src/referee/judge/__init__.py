@@ -1,6 +1,6 @@
 """Judge stage: judges ask a backend for verdicts."""
 
-from ._pairwise import DEFAULT_TEMPLATE, GUARDED_TEMPLATE, TRUNCATION_MARKER, Answer, PairwiseLogprobJudge, PairwiseTemplate, defang
+from ._pairwise import CAREFUL_TEMPLATE, DEFAULT_TEMPLATE, GUARDED_TEMPLATE, TRUNCATION_MARKER, Answer, PairwiseLogprobJudge, PairwiseTemplate, defang
 from ._truncate import QUESTION_TRUNCATION_MARKER, REFERENCE_TRUNCATION_MARKER
 from ._run import JudgeProgress, judge_comparisons, make_judge
 from ._common import ScoredAnswer
@@ -11,12 +11,12 @@ from ._modes import judge_by_mode, rank_lists, score_candidates
 from ._relevance import RelevanceJudge, check_prompt_independence
 from ._fidelity import measured_fidelity
 from ._cost import CostLimitReached, CostMeter, apply_prices, backend_kind, estimate_call, load_prices
-from ._make import judge_kind
+from ._make import judge_kind, read_config_file
 from ._run import ordered_requests
 from ._pointwise import DEFAULT_TAXONOMY, Diagnosis, RubricJudge, YesProbabilityJudge, parse_rubric
 
-__all__ = ["CostLimitReached", "CostMeter", "apply_prices", "backend_kind", "estimate_call", "judge_kind", "load_prices",
-           "ordered_requests", "DEFAULT_TEMPLATE", "GUARDED_TEMPLATE", "TRUNCATION_MARKER", "QUESTION_TRUNCATION_MARKER",
+__all__ = ["CostLimitReached", "CostMeter", "apply_prices", "backend_kind", "estimate_call", "judge_kind", "load_prices", "read_config_file",
+           "ordered_requests", "CAREFUL_TEMPLATE", "DEFAULT_TEMPLATE", "GUARDED_TEMPLATE", "TRUNCATION_MARKER", "QUESTION_TRUNCATION_MARKER",
            "REFERENCE_TRUNCATION_MARKER", "Answer", "JudgeProgress", "PairwiseLogprobJudge",
            "PairwiseTemplate", "defang", "judge_comparisons", "make_judge",
            "DEFAULT_TAXONOMY", "CustomJudge", "RelevanceJudge", "check_prompt_independence", "measured_fidelity", "Diagnosis", "GeneratePairwiseJudge", "ListwiseJudge", "RubricJudge",

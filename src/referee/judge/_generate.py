@@ -16,7 +16,7 @@ from ..backends import as_generator, off_loop
 from ..errors import BackendError
 from ._common import ScoredAnswer, fit_texts, judge_id_for
 from ._truncate import default_candidate_cap
-from ._pairwise import DEFAULT_TEMPLATE, PairwiseTemplate
+from ._pairwise import CAREFUL_TEMPLATE, PairwiseTemplate
 
 _TAG = re.compile(r"\[\[\s*([A-Za-z]+)\s*\]\]")
 # Words must end where they end: "ResponseA" is no bare "A".
@@ -69,7 +69,7 @@ GENERATE_USER = (
 class GenerateTemplate:
     """Words of the generate-then-parse judge (``user`` formatted with question, first, second)."""
 
-    system: str = DEFAULT_TEMPLATE.system
+    system: str = CAREFUL_TEMPLATE.system
     user: str = GENERATE_USER
     choices: tuple[str, str] = ("A", "B")
 

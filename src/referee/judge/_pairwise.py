@@ -40,7 +40,11 @@ class PairwiseTemplate:
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
-DEFAULT_TEMPLATE = PairwiseTemplate(
+# referee 0.1's words (with the delimiter guard since): a system prompt on criteria and biases and
+# bracketed markers. Measured on bench/judge_fidelity.py ("careful") below the bare default: it
+# beat 4 of the 8 gaming systems (the bare words 8) and ranked AlpacaEval systems with Spearman
+# 0.771 (bare 0.886). An option (docs/judges.md), and the words of the generate-then-parse judge.
+CAREFUL_TEMPLATE = PairwiseTemplate(
     system=(
         "You are a careful, impartial judge of AI assistant responses. You will see a user's "
         "question and two responses, A and B. Decide which response answers the question better: "
@@ -55,6 +59,17 @@ DEFAULT_TEMPLATE = PairwiseTemplate(
         "[Response B]\n{second}\n[End of Response B]\n\n"
         "Which response is better? Answer with a single letter: A or B."
     ),
+    prefill="The better response is Response",
+)
+
+# The default judge, chosen on bench/judge_fidelity.py (table in docs/judges.md): plain words, no
+# system prompt. With the packaged 1.5B judge it beat all 8 gaming systems, where the careful and the
+# guarded words (which tell the judge about injections and non-answers) beat 4 and 3, and it ranked
+# the AlpacaEval systems best (Spearman 0.886), at the fewest tokens a verdict. It is less position-
+# consistent (0.58 against 0.68): both orders are always asked and averaged.
+DEFAULT_TEMPLATE = PairwiseTemplate(
+    system="",
+    user="Question: {question}\n\nResponse A: {first}\n\nResponse B: {second}\n\nWhich response is better, A or B?",
     prefill="The better response is Response",
 )
 

@@ -17,7 +17,7 @@ from ..errors import InputError, MissingCandidatesError
 # Canonical field -> accepted spellings, first match wins. The aliases are the names
 # AlpacaEval, Arena-Hard and most eval dumps use, so their files load unchanged.
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
-    "prompt_id": ("prompt_id", "instruction_id", "question_id", "id"),
+    "prompt_id": ("prompt_id", "instruction_id", "question_id", "task_id", "id"),
     "prompt": ("prompt", "instruction", "question", "input"),
     "system": ("system", "generator", "model"),
     "output": ("output", "response", "completion", "answer"),
@@ -143,9 +143,11 @@ _READERS = {".jsonl": read_jsonl_objects, ".json": _rows_json, ".csv": _rows_csv
 
 
 def _reader_for(path: Path):
-    reader = _READERS.get(path.suffix.lower())
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
+    reader = read_jsonl_objects if suffix == ".jsonl.gz" else _READERS.get(suffix)
     if reader is None:
-        raise InputError(f"unsupported file type '{path.suffix}' (use .jsonl, .json, .csv or .parquet)", path=path)
+        raise InputError(f"unsupported file type '{suffix}' (use .jsonl, .jsonl.gz, .json, .csv or .parquet)",
+                         path=path)
     return reader
 
 
@@ -158,6 +160,40 @@ def _decoded(rows: Iterator[tuple[int, dict[str, Any]]], path: Path) -> Iterator
 
 def _prompt_id_from_text(text: str) -> str:
     return "p-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def load_prompts(source: str | Path) -> dict[str, Prompt]:
+    """Prompts (``prompt_id`` + ``prompt``, the aliases of :data:`FIELD_ALIASES`, optional
+    ``reference``) from a JSONL (or ``.jsonl.gz``), JSON, CSV or Parquet file: what ``referee
+    generate`` answers. Every other field is left behind (HumanEval's hidden ``test`` and
+    ``canonical_solution`` never reach a system or a judge).
+
+    Raises:
+        InputError: a malformed file, a missing prompt, or a prompt id given twice.
+    """
+    path = Path(source)
+    if not path.is_file():
+        raise InputError("no such file", path=path)
+    out: dict[str, Prompt] = {}
+    seen: dict[str, int] = {}
+    for line, row in _decoded(_reader_for(path)(path), path):
+        name, text = _pick(row, "prompt", FIELD_ALIASES["prompt"])
+        if name is None:
+            raise InputError(f"missing field (accepted names: {', '.join(FIELD_ALIASES['prompt'])})", path=path,
+                             line=line, field="prompt")
+        text = _as_text(text, path=path, line=line, field=name)
+        id_name, pid = _pick(row, "prompt_id", FIELD_ALIASES["prompt_id"])
+        pid = _prompt_id_from_text(text) if id_name is None else _as_text(pid, path=path, line=line, field=id_name,
+                                                                            allow_number=True)
+        if pid in seen:
+            raise InputError(f"prompt id '{pid}' given twice (first on line {seen[pid]})", path=path, line=line,
+                             field=id_name or "prompt")
+        ref_name, ref = _pick(row, "reference", _OPTIONAL["reference"])
+        ref = None if ref_name is None or ref is None else _as_text(ref, path=path, line=line, field=ref_name)
+        out[pid], seen[pid] = Prompt(id=pid, text=text, reference=ref), line
+    if not out:
+        raise InputError("holds no prompts", path=path)
+    return out
 
 
 def load_candidates(source: str | Path | Iterable[str | Path], *, allow_missing: bool = False) -> CandidateSet:

@@ -2,6 +2,7 @@
 
 from ._records import POINTWISE_MODES, PairOutcome, Status, TextChanges, Verdict, question_key, text_hash, verdict_id
 from ._sqlite import SCHEMA_VERSION, RunFolderLock, VerdictStore
+from ._generations import Generated, GenerationStore, generation_key
 
-__all__ = ["POINTWISE_MODES", "SCHEMA_VERSION", "PairOutcome", "RunFolderLock", "Status", "TextChanges", "Verdict", "VerdictStore",
+__all__ = ["Generated", "GenerationStore", "generation_key", "POINTWISE_MODES", "SCHEMA_VERSION", "PairOutcome", "RunFolderLock", "Status", "TextChanges", "Verdict", "VerdictStore",
            "question_key", "text_hash", "verdict_id"]

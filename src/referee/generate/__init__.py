@@ -1,0 +1,10 @@
+"""Generate stage: candidates from models (llama.cpp in process, OpenAI-compatible servers), resumable.
+
+:func:`generate` writes a candidates file that ``rank``, ``select`` and ``export`` read as it is;
+:class:`SystemSpec` says what a system is (model, system prompt, sampling, samples per prompt).
+"""
+
+from ._run import GenerateResult, generate, store_path_for
+from ._spec import SystemSpec, load_systems, parse_system
+
+__all__ = ["GenerateResult", "SystemSpec", "generate", "load_systems", "parse_system", "store_path_for"]
