@@ -70,7 +70,7 @@ AE_SYSTEMS = ["gpt4_1106_preview", "Mixtral-8x7B-Instruct-v0.1", "llama-2-70b-ch
 V01 = replace(CAREFUL_TEMPLATE, guard=False)
 # The default's words without the guard: where defang changes no text, the default's prompt is
 # byte for byte this one's, and so is its verdict (see Runner.pair).
-BARE = replace(DEFAULT_TEMPLATE, guard=False)
+BARE = replace(DEFAULT_TEMPLATE, guard=False, line_guard=False)
 GUARDED_12 = PairwiseTemplate(
     system=GUARDED_TEMPLATE.system.replace("Response A", "Response 1").replace("Response B", "Response 2")
     .replace("<response_a>", "<response_1>").replace("<response_b>", "<response_2>"),
@@ -206,7 +206,8 @@ class Runner:
         else:
             draft, q_key = None, question
         jid = self.judge.judge_id
-        if self.name in UNGUARDED and all(defang(t) == t for t in (question, first, second)):
+        lines = getattr(PAIRWISE.get(self.name), "line_guard", False)
+        if self.name in UNGUARDED and all(defang(t, lines=lines) == t for t in (question, first, second)):
             # The words plus defang(): where defang changes nothing, the prompt is byte for byte
             # the unguarded words', and so is the verdict.
             jid = self._unguarded_id

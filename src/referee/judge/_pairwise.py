@@ -31,12 +31,17 @@ class PairwiseTemplate:
     prefill: str
     choices: tuple[str, str] = ("A", "B")
     guard: bool = True
+    line_guard: bool = False
+    """With ``guard``, also defang line-initial ``Question:`` / ``Response A:`` labels (templates
+    that mark texts with plain labels instead of brackets or tags)."""
 
     @property
     def sha256(self) -> str:
         parts: list = [self.system, self.user, self.prefill, list(self.choices)]
         if self.guard:  # templates from before the guard keep their hash
             parts.append("guard:" + DEFANG_VERSION)
+            if self.line_guard:
+                parts.append("lines:1")
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
@@ -71,6 +76,7 @@ DEFAULT_TEMPLATE = PairwiseTemplate(
     system="",
     user="Question: {question}\n\nResponse A: {first}\n\nResponse B: {second}\n\nWhich response is better, A or B?",
     prefill="The better response is Response",
+    line_guard=True,
 )
 
 # Texts inside tags the judge is told are data, with words on injections and non-answers. Measured
@@ -107,13 +113,18 @@ _FORGED_TAG = re.compile(r"<\s*/?\s*(question|response[_ ]?[a-z0-9]{0,2}|judge_d
 _FORGED_BRACKET = re.compile(
     r"\[\s*((?:the\s+)?(?:start|end)\s+of\s+)?(?:the\s+)?(question|user question|response|reference|"
     r"assistant [a-z0-9]'?s? answer|answer)\b([^\]\n]{0,40})\]", re.IGNORECASE)
+_FORGED_LABEL = re.compile(r"^([ \t]*)(question|response[ \t]*[ab12])([ \t]*:)", re.IGNORECASE | re.MULTILINE)
 
 
-def defang(text: str) -> str:
+def defang(text: str, *, lines: bool = False) -> str:
     """``text`` with forged judge delimiters made inert: ``</response_a>`` becomes
-    ``‹/response_a›`` and ``[End of Response A]`` becomes ``⟦End of Response A⟧``."""
+    ``‹/response_a›`` and ``[End of Response A]`` becomes ``⟦End of Response A⟧``; with ``lines``,
+    a line starting ``Response B:`` (or ``Question:``) starts ``⟦Response B⟧:``."""
     text = _FORGED_TAG.sub(lambda m: "\u2039" + m.group(0)[1:-1] + "\u203a", text)
-    return _FORGED_BRACKET.sub(lambda m: "\u27e6" + m.group(0)[1:-1] + "\u27e7", text)
+    text = _FORGED_BRACKET.sub(lambda m: "\u27e6" + m.group(0)[1:-1] + "\u27e7", text)
+    if lines:
+        text = _FORGED_LABEL.sub(lambda m: f"{m.group(1)}\u27e6{m.group(2)}\u27e7{m.group(3)}", text)
+    return text
 
 
 class PairwiseLogprobJudge:
@@ -178,7 +189,8 @@ class PairwiseLogprobJudge:
     def judge(self, question: str, first: str, second: str) -> Answer:
         """Ask which of ``first`` and ``second`` (shown in that order) better answers ``question``."""
         if self.template.guard:
-            question, first, second = defang(question), defang(first), defang(second)
+            lines = self.template.line_guard
+            question, first, second = (defang(t, lines=lines) for t in (question, first, second))
         question, first, second, cut = self._fit(question, first, second)
         a, b = self.template.choices
         try:
