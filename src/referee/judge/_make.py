@@ -9,7 +9,7 @@
   verdict instead);
 - ``replay:FILE.jsonl[#annotator]``: recorded verdicts played back (pairwise only);
 - ``verify:NAME[:ARG]``: a verifier (bleu, chrf, exact, regex:PATTERN, length:MAX_WORDS,
-  json-schema:SCHEMA.json, python-tests, perplexity[:MODEL]);
+  json-schema:SCHEMA.json, python-tests[:TIMEOUT], examples[:TIMEOUT], perplexity[:MODEL]);
 - ``FILE.json`` / ``FILE.toml``: a judge config file (see :func:`load_judge_config`).
 
 ``--mode``: ``pairwise`` (default), ``pairwise-generate``, ``pointwise`` (rubric score + diagnoses),
@@ -65,6 +65,8 @@ def make_verifier(spec: str, *, n_ctx: int = 4096) -> Any:
         return verify.Perplexity(arg or "smollm2-135m", n_ctx=n_ctx)
     if name == "python-tests":
         return verify.PythonTests(None, timeout=float(arg) if arg else 10.0)
+    if name == "examples":
+        return verify.PublicExamples(timeout=float(arg) if arg else 10.0)
     cls = {"bleu": verify.Bleu, "chrf": verify.Chrf, "exact": verify.ExactMatch}.get(name)
     if cls is None:
         raise InputError(f"unknown verifier {name!r}: one of {sorted(verify.VERIFIERS)}", field="--judge")

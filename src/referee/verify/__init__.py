@@ -7,11 +7,12 @@ with ``mode="verifier"`` and turned into pairwise outcomes like any pointwise ju
 
 from ._base import Verifier
 from ._perplexity import Perplexity
-from ._python import PythonTests, extract_code
+from ._python import PublicExamples, PythonTests, example_tests, extract_code
 from ._reference import Bleu, Chrf, ExactMatch, JsonSchemaCheck, LengthCheck, RegexMatch, normalize
 
 VERIFIERS = {"bleu": Bleu, "chrf": Chrf, "exact": ExactMatch, "regex": RegexMatch, "length": LengthCheck,
-             "json-schema": JsonSchemaCheck, "python-tests": PythonTests, "perplexity": Perplexity}
+             "json-schema": JsonSchemaCheck, "python-tests": PythonTests, "examples": PublicExamples,
+             "perplexity": Perplexity}
 
-__all__ = ["VERIFIERS", "Bleu", "Chrf", "ExactMatch", "JsonSchemaCheck", "LengthCheck", "Perplexity", "PythonTests",
-           "RegexMatch", "Verifier", "extract_code", "normalize"]
+__all__ = ["VERIFIERS", "Bleu", "Chrf", "ExactMatch", "JsonSchemaCheck", "LengthCheck", "Perplexity", "PublicExamples", "PythonTests",
+           "RegexMatch", "Verifier", "example_tests", "extract_code", "normalize"]

@@ -57,3 +57,82 @@ class PythonTests(Verifier):
         total = res["passed"] + res["failed"]
         score = res["passed"] / total if total else 0.0
         return ScoredAnswer(status="ok", score=score, detail=res, raw="\n".join(res.get("errors") or [])[-2000:])
+
+
+class PublicExamples(Verifier):
+    """Pass fraction of the examples in the prompt's own docstring (``>>> f(2)`` then ``4``), run
+    against the candidate's code like :class:`PythonTests`: the public checks a system, a selector
+    or a reviser may use, never a benchmark's hidden tests.
+
+    A candidate that is only the function's body or its completion is run after the prompt (the
+    HumanEval style); one that defines the function itself is run alone. A prompt without examples
+    gives an ``unparseable`` verdict (nothing to check), counted as such.
+    """
+
+    kind = "examples"
+
+    def __init__(self, *, timeout: float = 10.0, memory_mb: int = 512, name: str | None = None) -> None:
+        self.timeout = timeout
+        self.memory_mb = memory_mb
+        self._identify({"timeout": timeout, "memory_mb": memory_mb, "python": sys.version.split()[0],
+                        "runner": "checker+sandbox/1"}, name)
+
+    def check(self, question: str, response: str, reference: str | None) -> ScoredAnswer:
+        tests = example_tests(question)
+        if not tests:
+            return ScoredAnswer(status="unparseable", error="the prompt has no docstring examples to run")
+        code = extract_code(response)
+        names = _defined(question)
+        if names and not all(re.search(rf"^\s*def\s+{re.escape(n)}\s*\(", code, re.MULTILINE) for n in names[-1:]):
+            code = question + code  # a completion of the prompt's last function
+        res = run_tests(code, tests, timeout=self.timeout, memory_mb=self.memory_mb)
+        total = res["passed"] + res["failed"]
+        return ScoredAnswer(status="ok", score=res["passed"] / total if total else 0.0,
+                            detail={**res, "examples": tests.count("def test_example_")},
+                            raw="\n".join(res.get("errors") or [])[-2000:])
+
+
+# plain "=" is left out: prompts use it for definitions ("tri(3) = 8" of a function returning a list)
+_ARROW = r"(?:==>|==|=>|➞|->|returns|should return)"
+
+
+def example_tests(prompt: str) -> str:
+    """Test functions, one per example in ``prompt`` whose expected output is a Python literal: doctest
+    examples (``>>> f(2)`` then ``4``) and the prose forms code prompts use for the prompt's last
+    function (``f(2) == 4``, ``f(2) ➞ 4``, ``f(2) => 4``, ``f(2) returns 4``, ...)."""
+    import ast
+    import doctest
+
+    pairs: list[tuple[str, str]] = []
+    try:
+        for ex in doctest.DocTestParser().get_examples(prompt):
+            # the docstring's closing quotes often follow the expected output on the next line
+            want = "\n".join(ln for ln in ex.want.splitlines() if ln.strip() not in ('"""', "'''")).strip()
+            pairs.append((ex.source.strip(), want))
+    except ValueError:  # inconsistent doctest indentation: the prose forms may still be there
+        pass
+    names = _defined(prompt)
+    if names:
+        prose = re.compile(rf"^[ \t*>-]*({re.escape(names[-1])}\(.*\))\s*{_ARROW}\s*(.+?)\s*\.?\s*$", re.MULTILINE)
+        pairs += [(m.group(1), m.group(2)) for m in prose.finditer(prompt) if not m.group(1).startswith(">>>")]
+    import builtins
+
+    known = set(dir(builtins)) | set(names)
+    out, seen = [], set()
+    for source, want in pairs:
+        try:
+            value = ast.literal_eval(want)
+            call = ast.parse(source, mode="eval")
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue  # a statement, or output that is not a value: nothing to compare with
+        if any(isinstance(n, ast.Name) and n.id not in known for n in ast.walk(call)):
+            continue  # names the prompt never defines ("is_happy(a) => False"): no runnable example
+        test = f"({ast.unparse(call)}) == ({value!r})"  # unparsed: comments and line breaks gone
+        if test not in seen:
+            seen.add(test)
+            out.append(f"def test_example_{len(out)}():\n    assert {test}\n")
+    return "\n".join(out)
+
+
+def _defined(source: str) -> list[str]:
+    return re.findall(r"^def\s+([A-Za-z_]\w*)\s*\(", source, re.MULTILINE)
