@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from ..errors import StoreError
 from ._records import _digest
-from ._sqlite import _BUGS, RunFolderLock, _hint, _now
+from ._sqlite import _BUGS, RunFolderLock, SQLiteFile, _hint, _now
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -61,7 +59,7 @@ class Generated(BaseModel):
         return self.finish_reason == "length"
 
 
-class GenerationStore:
+class GenerationStore(SQLiteFile):
     """SQLite file of generations: WAL, one transaction per generation (a killed process loses at
     most the generations in flight), a folder lock while a ``generate`` writes to it."""
 
@@ -81,26 +79,6 @@ class GenerationStore:
             if self._lock is not None:
                 self._lock.release()
             raise StoreError(f"{self.path}: cannot open the generation store: {e}{_hint(str(e))}") from e
-
-    def close(self) -> None:
-        self._db.close()
-        if self._lock is not None:
-            self._lock.release()
-
-    def __enter__(self) -> GenerationStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _sql(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except _BUGS:
-            raise
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path}: cannot {doing}: {e}{_hint(str(e))}") from e
 
     def get(self, key: str) -> Generated | None:
         with self._sql("read a generation"):

@@ -142,7 +142,37 @@ class RunFolderLock:
 # or export leave them out.
 SCREEN_MODES = ("relevance",)
 
-class VerdictStore:
+class SQLiteFile:
+    """A SQLite file held open (with the run folder's lock while a run writes to it): closing, the
+    ``with`` form, and every SQLite failure as one :class:`StoreError` naming the file."""
+
+    path: Path
+    _db: sqlite3.Connection
+    _lock: RunFolderLock | None
+
+    def close(self) -> None:
+        self._db.close()
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self):  # noqa: ANN204 - the subclass itself
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _sql(self, doing: str) -> Iterator[None]:
+        """SQLite failures as one :class:`StoreError` naming the file and what failed."""
+        try:
+            yield
+        except _BUGS:
+            raise
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path}: cannot {doing}: {e}{_hint(str(e))}") from e
+
+
+class VerdictStore(SQLiteFile):
     """Every verdict of a run folder, in one SQLite file.
 
     Each :meth:`put` is its own transaction, so a killed process loses at most the verdict in
@@ -262,27 +292,6 @@ class VerdictStore:
     def open(cls, path: str | Path) -> VerdictStore:
         """Open an existing store read-only (for rating, reports and exports)."""
         return cls(path, readonly=True)
-
-    def close(self) -> None:
-        self._db.close()
-        if self._lock is not None:
-            self._lock.release()
-
-    def __enter__(self) -> VerdictStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _sql(self, doing: str) -> Iterator[None]:
-        """SQLite failures as one :class:`StoreError` naming the file and what failed."""
-        try:
-            yield
-        except _BUGS:
-            raise
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path}: cannot {doing}: {e}{_hint(str(e))}") from e
 
     # -- judges and runs ---------------------------------------------------------------------
     def register_judge(self, judge_id: str, spec: dict[str, Any]) -> None:
