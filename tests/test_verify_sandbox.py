@@ -52,6 +52,15 @@ def test_the_candidate_runs_in_bubblewrap_here():
     assert sandbox_kind() == "bwrap"
 
 
+def test_code_is_found_in_half_fenced_answers():
+    from referee.verify import extract_code
+
+    # seen from the packaged Qwen coder on HumanEval/1: a block closed but never opened
+    assert extract_code("def f():\n    return 1\n```") == "def f():\n    return 1\n"
+    assert extract_code("```python\ndef f():\n    return 1\n") == "\ndef f():\n    return 1\n"  # cut off inside
+    assert extract_code("text\n```py\nx = 1\n```\nmore\n```python\ny = 2\nz = 3\n```") == "y = 2\nz = 3\n"
+
+
 def test_a_correct_and_a_half_correct_function(verifier):
     good = verifier.score("q", "```python\ndef add(a, b):\n    return a + b\n```")
     assert good.score == 1.0 and good.detail["result"] == "passed" and good.detail["sandbox"] == "bwrap"

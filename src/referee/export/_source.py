@@ -151,7 +151,8 @@ def load_preferences(path: str | Path, *, judges: list[str] | None = None, candi
         prompts = {**cp, **prompts}
         outputs = {**co, **outputs}
     if not records:
-        raise InputError("holds no pairwise verdicts to export", path=path)
+        raise InputError("holds no decided pairwise verdicts (every comparison tied, or none was usable): "
+                         "nothing to prefer, pick or export", path=path)
     if need_texts and not prompts and not is_store(path):
         raise InputError("JSONL verdicts carry no texts: give the candidates file with --candidates", path=path,
                          field="candidates")

@@ -16,10 +16,14 @@ from ._sandbox import run_tests
 
 _CODE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
+_FENCE_LINE = re.compile(r"^[ \t]*```[ \t]*(?:python|py|python3)?[ \t]*$", re.IGNORECASE | re.MULTILINE)
+
+
 def extract_code(output: str) -> str:
-    """The longest fenced Python block of ``output``, or all of it when there is no fence."""
+    """The longest fenced Python block of ``output``; without a whole block, all of it minus lines
+    that are a lone fence (models often close a block they never opened, or are cut off inside one)."""
     blocks = _CODE.findall(output)
-    return max(blocks, key=len) if blocks else output
+    return max(blocks, key=len) if blocks else _FENCE_LINE.sub("", output)
 
 
 class PythonTests(Verifier):
@@ -47,7 +51,7 @@ class PythonTests(Verifier):
         self.memory_mb = memory_mb
         self._identify({"tests_sha256": None if tests is None else __import__("hashlib").sha256(tests.encode()).hexdigest(),
                         "timeout": timeout, "memory_mb": memory_mb, "entry_point": entry_point,
-                        "runner": "checker+sandbox/1",
+                        "runner": "checker+sandbox/2",
                         "python": sys.version.split()[0]}, name)
 
     def check(self, question: str, response: str, reference: str | None) -> ScoredAnswer:
@@ -75,7 +79,7 @@ class PublicExamples(Verifier):
         self.timeout = timeout
         self.memory_mb = memory_mb
         self._identify({"timeout": timeout, "memory_mb": memory_mb, "python": sys.version.split()[0],
-                        "runner": "checker+sandbox/1"}, name)
+                        "runner": "checker+sandbox/2"}, name)
 
     def check(self, question: str, response: str, reference: str | None) -> ScoredAnswer:
         tests = example_tests(question)
