@@ -75,6 +75,14 @@ def test_a_forgery_does_not_pass(verifier, attempt):
     assert got.detail["result"] != "passed"
 
 
+def test_a_candidate_cannot_answer_for_the_builtins_the_tests_call():
+    tests = "def check(candidate):\n    assert abs(candidate(0.1, 0.2) - 0.3) < 1e-9\n    assert len(candidate([1], [2])) == 2\n"
+    v = PythonTests(tests, timeout=5, memory_mb=256, entry_point="add")
+    assert v.score("q", "def add(a, b):\n    return a + b").score == 1.0
+    forged = v.score("q", "def add(a, b):\n    return a\ndef abs(x):\n    return 0\ndef len(x):\n    return 2\n")
+    assert forged.score == 0.0 and forged.detail["result"] == "failed"
+
+
 def test_a_humaneval_check_cannot_be_replaced():
     tests = "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n"
     v = PythonTests(tests, timeout=5, memory_mb=256, entry_point="add")

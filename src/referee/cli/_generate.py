@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..errors import InputError
 from . import app
 
 console = Console()
@@ -45,8 +44,6 @@ def generate_cmd(
     specs = [parse_system(s, defaults) for s in system]
     if systems is not None:
         specs += load_systems(systems, defaults)
-    if not specs:
-        raise InputError("give at least one --system NAME=SPEC (or --systems FILE)", field="--system")
     table = load_prompts(prompts)
     t0 = time.perf_counter()
     tokens = [0]

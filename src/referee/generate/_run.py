@@ -34,7 +34,11 @@ class GenerateResult:
 
 def store_path_for(output: Path) -> Path:
     """Where the generations behind ``output`` are kept: ``out.jsonl`` -> ``out.generations.sqlite``."""
-    return output.with_name(output.name.split(".")[0] + ".generations.sqlite")
+    return _beside(output, ".generations.sqlite")
+
+
+def _beside(output: Path, suffix: str) -> Path:
+    return output.with_name(output.name.split(".")[0] + suffix)
 
 
 class _Model:
@@ -94,7 +98,8 @@ def generate(prompts: dict[str, Prompt], systems: Sequence[SystemSpec], output: 
             if spec.model not in models:
                 models[spec.model] = _Model(spec.model, n_ctx=n_ctx, threads=threads, concurrency=concurrency)
             _generate_system(spec, models[spec.model], prompts, store, res, on_generation)
-    res.rows.sort(key=lambda r: (list(prompts).index(r["prompt_id"]), names.index(r["base_system"]), r["sample"]))
+    order = {pid: i for i, pid in enumerate(prompts)}
+    res.rows.sort(key=lambda r: (order[r["prompt_id"]], names.index(r["base_system"]), r["sample"]))
     res.truncated = sum(r["truncated"] for r in res.rows)
     res.provenance = {
         "referee_version": __version__, "prompts": {"source": prompts_source, "count": len(prompts)},
@@ -103,8 +108,7 @@ def generate(prompts: dict[str, Prompt], systems: Sequence[SystemSpec], output: 
         "failed": res.failed, "elapsed_s": round(time.perf_counter() - t0, 3), "store": str(res.store),
     }
     _write_jsonl(output, res.rows)
-    summary = output.with_name(output.name.split(".")[0] + ".generate.json")
-    summary.write_text(json.dumps(res.provenance, indent=2, default=str) + "\n", encoding="utf-8")
+    _beside(output, ".generate.json").write_text(json.dumps(res.provenance, indent=2, default=str) + "\n", encoding="utf-8")
     return res
 
 

@@ -149,7 +149,8 @@ if "load_error" in hello:
     _finish({**res, "result": "load_error", "errors": [hello["load_error"]]})
 ns = {"__name__": "__tests__"}
 for name in hello.get("ready") or []:
-    if isinstance(name, str) and name.isidentifier():
+    # a candidate's "def abs(x): return 0" must not answer for the builtin the tests call
+    if isinstance(name, str) and name.isidentifier() and not hasattr(builtins, name):
         ns[name] = _proxy(name)
 tests = job["tests"]
 gone = False
