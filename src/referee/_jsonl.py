@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +41,18 @@ def read_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]
             raise InputError(f"not UTF-8 text (byte offset {e.start})", path=path) from None
         except (gzip.BadGzipFile, EOFError) as e:
             raise InputError(f"not a complete gzip file ({e})", path=path) from None
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
+    """One JSON object a line, written to a temporary file and renamed: a reader (or a killed
+    writer) never sees half a file."""
+    import os
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+    os.replace(tmp, path)
+    return path

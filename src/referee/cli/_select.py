@@ -25,6 +25,8 @@ def select_cmd(
     candidates: Optional[Path] = typer.Option(None, "--candidates", help="candidates file, for the picked texts"),
     seed: int = typer.Option(0, help="seed of the posterior draws behind P(best)"),
     show: int = typer.Option(10, help="print this many picks"),
+    per_system: bool = typer.Option(False, "--per-system", help="one pick per prompt and system among its samples "
+                                    "NAME#k (written as NAME+best, a candidates file for rank)"),
     include_flagged: bool = typer.Option(False, "--include-flagged",
                                          help="let systems 'rank' flagged as prompt-independent be picked"),
 ) -> None:
@@ -39,7 +41,7 @@ def select_cmd(
         records = [r for r in records if r["system_a"] not in prefs.flagged and r["system_b"] not in prefs.flagged]
         console.print(f"[yellow]warning[/]: left out {', '.join(prefs.flagged)}, flagged as prompt-independent "
                       "(--include-flagged keeps them)", highlight=False)
-    rows = select_rows(records, prefs.prompts or None, prefs.outputs or None, seed=seed)
+    rows = select_rows(records, prefs.prompts or None, prefs.outputs or None, seed=seed, per_system=per_system)
     write_jsonl(output, rows)
     for note in prefs.notes:
         console.print(f"[dim]note: {note}[/]", highlight=False)
@@ -47,7 +49,7 @@ def select_cmd(
     for col in ("prompt", "pick", "P(best)", "runner-up", "n"):
         t.add_column(col, justify="right" if col in ("P(best)", "n") else "left")
     for r in rows[:show]:
-        t.add_row(str(r["prompt_id"]), r["system"], f"{100 * r['p_best']:.0f}%", str(r["runner_up"]),
+        t.add_row(str(r["prompt_id"]), r["picked"], f"{100 * r['p_best']:.0f}%", str(r["runner_up"]),
                   str(r["n_candidates"]))
     console.print(t)
     console.print(f"wrote {output}", highlight=False)

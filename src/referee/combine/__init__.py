@@ -14,7 +14,8 @@ from ._ensemble import METHODS, Ensemble, Member, combine, majority_vote
 from ._labelmodel import dawid_skene, triplet_signal
 from ._normalize import normalize_outputs, to_votes
 from ._io import (VerdictTable, combined_rows, ensemble_id, ensemble_outcomes, is_store, parse_outcome, read_verdicts,
-                  read_verdicts_jsonl, read_verdicts_store, store_ensemble, store_path, write_jsonl)
+                  read_verdicts_jsonl, read_verdicts_store, store_ensemble, store_path)
+from .._jsonl import write_jsonl
 
 __all__ = ["BestOfN", "PlattCalibrator", "Ensemble", "METHODS", "Member", "best_of_n", "combine", "dawid_skene", "majority_vote",
            "normalize_outputs", "pairwise_strengths", "to_votes", "triplet_signal",

@@ -350,15 +350,6 @@ def combined_rows(table: VerdictTable, ens: Ensemble, *, judge_id: str | None = 
     return rows
 
 
-def write_jsonl(path: str | Path, rows: list[dict[str, Any]]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    return path
-
-
 def store_ensemble(path: str | Path, table: VerdictTable, ens: Ensemble) -> str:
     """Store the combined verdicts as a judge of their own (mode ``pairwise``, members in its spec).
 

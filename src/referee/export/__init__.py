@@ -8,7 +8,7 @@ judges' agreement and the verdict ids; :func:`write_rows` writes JSONL or Parque
 :func:`to_dataset` gives a ``datasets.Dataset``. :func:`select_rows` is best-of-n per prompt.
 """
 
-from ._build import FORMATS, ExportStats, Filters, build_rows, dpo_rows, filtered_pairs, kto_rows, ranked_rows, select_rows
+from ._build import FORMATS, ExportStats, Filters, base_system, build_rows, dpo_rows, filtered_pairs, kto_rows, ranked_rows, select_rows
 from ._source import Preferences, load_preferences
 from ._write import WRITE_FORMATS, to_dataset, write_rows
 
@@ -22,6 +22,6 @@ def export_dataset(source, fmt: str = "dpo", *, filters: Filters | None = None, 
     return to_dataset(rows)
 
 
-__all__ = ["FORMATS", "WRITE_FORMATS", "ExportStats", "Filters", "Preferences", "build_rows", "dpo_rows",
+__all__ = ["FORMATS", "WRITE_FORMATS", "ExportStats", "Filters", "Preferences", "base_system", "build_rows", "dpo_rows",
            "export_dataset", "filtered_pairs", "kto_rows", "load_preferences", "ranked_rows", "select_rows",
            "to_dataset", "write_rows"]

@@ -193,21 +193,44 @@ def ranked_rows(records, prompts, outputs, filters: Filters | None = None, *, ch
     return rows, stats
 
 
-def select_rows(records, prompts=None, outputs=None, *, seed: int = 0, n_draws: int = 4000) -> list[dict[str, Any]]:
-    """Best-of-n per prompt: the pick, P(it is the best) and the runner-up, from all the prompt's pairs."""
+def base_system(system: str) -> str:
+    """``NAME`` of a sample ``NAME#k`` written by ``referee generate``; any other name as it is."""
+    base, sep, k = system.rpartition("#")
+    return base if sep and base and k.isdigit() else system
+
+
+def select_rows(records, prompts=None, outputs=None, *, seed: int = 0, n_draws: int = 4000,
+                per_system: bool = False) -> list[dict[str, Any]]:
+    """Best-of-n per prompt: the pick, P(it is the best) and the runner-up, from all the prompt's pairs.
+
+    With ``per_system``, one pick per prompt and base system among its samples ``NAME#k`` (pairs
+    across systems are not used); the row's ``system`` is then ``NAME+best``, a new system for
+    ``rank``, and ``picked`` the sample. Without it ``system`` and ``picked`` are the pick itself.
+    """
+    groups: dict[tuple[str, str | None], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if per_system:
+            a, b = base_system(r["system_a"]), base_system(r["system_b"])
+            if a == b:
+                groups[(r["prompt_id"], a)].append(r)
+        else:
+            groups[(r["prompt_id"], None)].append(r)
     rows = []
-    for pid, recs in _by_prompt(records).items():
+    for (pid, base), recs in groups.items():
         systems, i, j, p = _strengths(recs)
         b = best_of_n(len(systems), i, j, p, seed=seed, n_draws=n_draws)
         order = np.argsort(-b.strength, kind="stable")
-        row = {"prompt_id": pid, "system": systems[b.pick], "p_best": float(b.p_best[b.pick]),
-               "strength": float(b.strength[b.pick]), "n_candidates": len(systems), "pairs": len(recs),
+        pick = systems[b.pick]
+        row = {"prompt_id": pid, "system": pick if base is None else f"{base}+best", "picked": pick,
+               "p_best": float(b.p_best[b.pick]), "strength": float(b.strength[b.pick]),
+               "n_candidates": len(systems), "pairs": len(recs),
                "runner_up": systems[order[1]] if len(order) > 1 else None,
-               "p_best_all": {systems[k]: float(b.p_best[k]) for k in order}}
+               "p_best_all": {systems[k]: float(b.p_best[k]) for k in order},
+               "strengths": {systems[k]: float(b.strength[k]) for k in order}}
         if prompts is not None and pid in prompts:
             row["prompt"] = prompts[pid]
-        if outputs is not None and (pid, systems[b.pick]) in outputs:
-            row["output"] = outputs[(pid, systems[b.pick])]
+        if outputs is not None and (pid, pick) in outputs:
+            row["output"] = outputs[(pid, pick)]
         rows.append(row)
     return rows
 

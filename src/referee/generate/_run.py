@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._jsonl import write_jsonl
 from .._version import __version__
 from ..errors import BackendError, InputError
 from ..load import Prompt
@@ -41,7 +41,7 @@ def _beside(output: Path, suffix: str) -> Path:
     return output.with_name(output.name.split(".")[0] + suffix)
 
 
-class _Model:
+class GeneratorModel:
     """One loaded model (llama.cpp in process, or an OpenAI-compatible server) and its identity."""
 
     def __init__(self, spec: str, *, n_ctx: int, threads: int | None, concurrency: int) -> None:
@@ -92,11 +92,11 @@ def generate(prompts: dict[str, Prompt], systems: Sequence[SystemSpec], output: 
     if on_start is not None:
         on_start(total)
     res = GenerateResult(rows=[], output=output, store=store_path_for(output))
-    models: dict[str, _Model] = {}
+    models: dict[str, GeneratorModel] = {}
     with GenerationStore(res.store, lock=True) as store:
         for spec in systems:
             if spec.model not in models:
-                models[spec.model] = _Model(spec.model, n_ctx=n_ctx, threads=threads, concurrency=concurrency)
+                models[spec.model] = GeneratorModel(spec.model, n_ctx=n_ctx, threads=threads, concurrency=concurrency)
             _generate_system(spec, models[spec.model], prompts, store, res, on_generation)
     order = {pid: i for i, pid in enumerate(prompts)}
     res.rows.sort(key=lambda r: (order[r["prompt_id"]], names.index(r["base_system"]), r["sample"]))
@@ -107,12 +107,12 @@ def generate(prompts: dict[str, Prompt], systems: Sequence[SystemSpec], output: 
         "generations": len(res.rows), "asked": res.asked, "reused": res.reused, "truncated": res.truncated,
         "failed": res.failed, "elapsed_s": round(time.perf_counter() - t0, 3), "store": str(res.store),
     }
-    _write_jsonl(output, res.rows)
+    write_jsonl(output, res.rows)
     _beside(output, ".generate.json").write_text(json.dumps(res.provenance, indent=2, default=str) + "\n", encoding="utf-8")
     return res
 
 
-def _generate_system(spec: SystemSpec, model: _Model, prompts: dict[str, Prompt], store: GenerationStore,
+def _generate_system(spec: SystemSpec, model: GeneratorModel, prompts: dict[str, Prompt], store: GenerationStore,
                      res: GenerateResult, on_generation: Callable[[Generated, bool], None] | None) -> None:
     system_prompt = spec.resolved_system_prompt()
     identity = {"model": model.identity, "system_prompt": system_prompt, **spec.sampling()}
@@ -178,12 +178,3 @@ def _row(spec: SystemSpec, prompt: Prompt, g: Generated) -> dict[str, Any]:
     if prompt.reference is not None:
         row["reference"] = prompt.reference
     return row
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)

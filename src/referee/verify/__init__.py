@@ -7,7 +7,7 @@ with ``mode="verifier"`` and turned into pairwise outcomes like any pointwise ju
 
 from ._base import Verifier
 from ._perplexity import Perplexity
-from ._python import PublicExamples, PythonTests, example_tests, extract_code
+from ._python import PublicExamples, PythonTests, candidate_program, example_tests, extract_code
 from ._reference import Bleu, Chrf, ExactMatch, JsonSchemaCheck, LengthCheck, RegexMatch, normalize
 
 VERIFIERS = {"bleu": Bleu, "chrf": Chrf, "exact": ExactMatch, "regex": RegexMatch, "length": LengthCheck,
@@ -15,4 +15,4 @@ VERIFIERS = {"bleu": Bleu, "chrf": Chrf, "exact": ExactMatch, "regex": RegexMatc
              "perplexity": Perplexity}
 
 __all__ = ["VERIFIERS", "Bleu", "Chrf", "ExactMatch", "JsonSchemaCheck", "LengthCheck", "Perplexity", "PublicExamples", "PythonTests",
-           "RegexMatch", "Verifier", "example_tests", "extract_code", "normalize"]
+           "RegexMatch", "Verifier", "candidate_program", "example_tests", "extract_code", "normalize"]

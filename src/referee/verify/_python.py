@@ -51,12 +51,12 @@ class PythonTests(Verifier):
         self.memory_mb = memory_mb
         self._identify({"tests_sha256": None if tests is None else __import__("hashlib").sha256(tests.encode()).hexdigest(),
                         "timeout": timeout, "memory_mb": memory_mb, "entry_point": entry_point,
-                        "runner": "checker+sandbox/2",
+                        "runner": "checker+sandbox/3",
                         "python": sys.version.split()[0]}, name)
 
     def check(self, question: str, response: str, reference: str | None) -> ScoredAnswer:
         tests = self.tests if self.tests is not None else (reference or "")
-        res = run_tests(extract_code(response), tests, timeout=self.timeout, memory_mb=self.memory_mb,
+        res = run_tests(candidate_program(question, response), tests, timeout=self.timeout, memory_mb=self.memory_mb,
                         entry_point=self.entry_point)
         total = res["passed"] + res["failed"]
         score = res["passed"] / total if total else 0.0
@@ -79,17 +79,13 @@ class PublicExamples(Verifier):
         self.timeout = timeout
         self.memory_mb = memory_mb
         self._identify({"timeout": timeout, "memory_mb": memory_mb, "python": sys.version.split()[0],
-                        "runner": "checker+sandbox/2"}, name)
+                        "runner": "checker+sandbox/3"}, name)
 
     def check(self, question: str, response: str, reference: str | None) -> ScoredAnswer:
         tests = example_tests(question)
         if not tests:
             return ScoredAnswer(status="unparseable", error="the prompt has no docstring examples to run")
-        code = extract_code(response)
-        names = _defined(question)
-        if names and not all(re.search(rf"^\s*def\s+{re.escape(n)}\s*\(", code, re.MULTILINE) for n in names[-1:]):
-            code = question + code  # a completion of the prompt's last function
-        res = run_tests(code, tests, timeout=self.timeout, memory_mb=self.memory_mb)
+        res = run_tests(candidate_program(question, response), tests, timeout=self.timeout, memory_mb=self.memory_mb)
         total = res["passed"] + res["failed"]
         return ScoredAnswer(status="ok", score=res["passed"] / total if total else 0.0,
                             detail={**res, "examples": tests.count("def test_example_")},
@@ -131,12 +127,33 @@ def example_tests(prompt: str) -> str:
             continue  # a statement, or output that is not a value: nothing to compare with
         if any(isinstance(n, ast.Name) and n.id not in known for n in ast.walk(call)):
             continue  # names the prompt never defines ("is_happy(a) => False"): no runnable example
-        test = f"({ast.unparse(call)}) == ({value!r})"  # unparsed: comments and line breaks gone
-        if test not in seen:
-            seen.add(test)
-            out.append(f"def test_example_{len(out)}():\n    assert {test}\n")
+        shown = ast.unparse(call)  # unparsed: comments and line breaks gone
+        if (shown, repr(value)) not in seen:
+            seen.add((shown, repr(value)))
+            # the message says what the call gave: feedback a reviser can act on (CodeRL's signal)
+            out.append(f"def test_example_{len(out)}():\n    got = ({shown})\n"
+                       f"    assert got == ({value!r}), '%s returned %r, expected %r' % ({shown!r}, got, {value!r})\n")
     return "\n".join(out)
 
 
 def _defined(source: str) -> list[str]:
     return re.findall(r"^def\s+([A-Za-z_]\w*)\s*\(", source, re.MULTILINE)
+
+
+_IMPORT = re.compile(r"^(?:from\s+\S+\s+import\s+.+|import\s+.+)$", re.MULTILINE)
+
+
+def candidate_program(question: str, response: str) -> str:
+    """The program a code candidate stands for. A candidate that is only the body or the completion
+    of the prompt's last function runs after the prompt (the HumanEval style); one that defines that
+    function itself runs alone, after the prompt's own import lines (a whole-function answer that
+    leaves out ``from typing import List`` is a formatting slip, not wrong code)."""
+    code = extract_code(response)
+    names = _defined(question)
+    if not names:
+        return code
+    if not re.search(rf"^\s*def\s+{re.escape(names[-1])}\s*\(", code, re.MULTILINE):
+        return question + code
+    head = question[: question.find(f"def {names[0]}")] if f"def {names[0]}" in question else ""
+    imports = "\n".join(m.group(0) for m in _IMPORT.finditer(head))
+    return f"{imports}\n{code}" if imports else code
