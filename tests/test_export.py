@@ -62,6 +62,19 @@ def test_select_rows_best_of_n():
     assert r["system"] == "x" and r["output"] == "X answer" and r["runner_up"] == "y" and 0.5 < r["p_best"] < 1
 
 
+def test_select_per_system_picks_among_each_systems_samples():
+    outs = {("q", s): f"{s} text" for s in ("a#0", "a#1", "b#0", "b#1")}
+    # b#1 beats everything, but per system it only competes with b#0; cross-system pairs are unused
+    recs = [rec("a#0", "a#1", 0.2), rec("b#0", "b#1", 0.1), rec("a#1", "b#1", 0.05), rec("a#0", "b#0", 0.9)]
+    rows = {r["system"]: r for r in select_rows(recs, PROMPTS, outs, per_system=True)}
+    assert set(rows) == {"a+best", "b+best"}
+    assert rows["a+best"]["picked"] == "a#1" and rows["a+best"]["output"] == "a#1 text"
+    assert rows["b+best"]["picked"] == "b#1" and rows["a+best"]["pairs"] == 1
+    [whole] = select_rows(recs, PROMPTS, outs)
+    assert whole["system"] == whole["picked"] == "b#1" and whole["pairs"] == 4
+    assert whole["strengths"]["b#1"] == max(whole["strengths"].values())
+
+
 def test_jsonl_and_parquet_roundtrip(tmp_path):
     recs = [rec("x", "y", 0.9, ids=["a", "b"]), rec("y", "z", 0.2)]
     rows, _ = dpo_rows(recs, PROMPTS, OUTPUTS)

@@ -162,3 +162,10 @@ def test_generate_then_rank_by_public_examples_then_select(tmp_path, monkeypatch
     for pick in picks:
         best = max(s for (pid, _), s in scores.items() if pid == pick["prompt_id"])
         assert scores[(pick["prompt_id"], pick["system"])] == best
+    # per system: the coder's best sample per problem, written as a new system rank can read
+    assert run_cli(monkeypatch, "select", run, "--per-system", "-o", tmp_path / "own.jsonl") == 0
+    own = load_candidates(tmp_path / "own.jsonl")
+    assert own.systems == ["coder+best"] and len(own.candidates) == 2
+    for (pid, _), c in own.candidates.items():
+        assert c.metadata["picked"] in ("coder#0", "coder#1")
+        assert scores[(pid, c.metadata["picked"])] == max(scores[(pid, f"coder#{k}")] for k in range(2))

@@ -145,3 +145,20 @@ def test_public_examples_pass_the_canonical_solutions_and_fail_wrong_ones():
     assert v.score(with_examples[0]["prompt"], "```python\n" + full + "\n```").score == 1.0  # a whole function
     none = v.score("def f(x):\n    \"\"\"Return x.\"\"\"\n", "    return x\n")
     assert none.status == "unparseable"
+
+
+def test_a_whole_function_without_the_prompts_imports_runs_and_a_failure_says_what_it_returned():
+    from referee.verify import PublicExamples, PythonTests, candidate_program
+
+    problem = _humaneval()[0]  # from typing import List; has_close_elements(numbers: List[float], ...)
+    body = problem["canonical_solution"]
+    whole = "def has_close_elements(numbers: List[float], threshold: float) -> bool:\n" + body
+    program = candidate_program(problem["prompt"], "```python\n" + whole + "```")
+    assert program.startswith("from typing import List\n") and program.count("def has_close_elements") == 1
+    hidden = PythonTests(problem["test"], entry_point=problem["entry_point"], timeout=10)
+    assert hidden.score(problem["prompt"], whole).score == 1.0
+    assert hidden.score(problem["prompt"], body).score == 1.0  # the body alone runs after the prompt
+    wrong = PublicExamples(timeout=10).score(problem["prompt"], whole.replace("< threshold", "> threshold"))
+    assert wrong.score < 1.0
+    assert any("has_close_elements([1.0, 2.0, 3.0], 0.5) returned True, expected False" in e
+               for e in wrong.detail["errors"]), wrong.detail["errors"]

@@ -395,6 +395,7 @@ def finish_record(options: RankOptions, ratings: RunRatings, rows: list[dict[str
         "verdicts": {**stats.status, "total": len(verdicts), "asked": progress.asked,
                      "cache_hits": progress.cache_hits, "judge_seconds": round(progress.judge_seconds, 3)},
         "judge_behaviour": stats.behaviour(),
+        "code_runs": code_runs(verdicts),
         "rating": {"method": "bradley-terry", "scale": "400*log10 odds + 1000 (mean 1000)",
                    "ci": "bootstrap over prompts" if table.clustered else "bootstrap",
                    "n_boot": options.n_boot, "level": options.level, "seed": options.seed,
@@ -406,6 +407,17 @@ def finish_record(options: RankOptions, ratings: RunRatings, rows: list[dict[str
                    "notes": list(table.notes), "unrated_systems": ratings.unrated,
                    "ratings_sha256": _ratings_hash(rows)},
     }
+
+
+def code_runs(verdicts: Sequence[Verdict]) -> dict[str, int]:
+    """How the sandboxed code runs of verifier verdicts ended (``passed``, ``failed``, ``timeout``,
+    ``crashed``, ``syntax_error``, ``load_error``): a timeout is not a wrong answer, and says so."""
+    out: dict[str, int] = {}
+    for v in verdicts:
+        ended = v.detail.get("result") if v.mode == "verifier" else None
+        if isinstance(ended, str):
+            out[ended] = out.get(ended, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def price_judges(options: RankOptions, judges: Sequence[Any]) -> CostMeter:

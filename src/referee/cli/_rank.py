@@ -133,6 +133,10 @@ def print_result(result: RankResult) -> None:
         f"position consistency {_pct(beh['position_consistency'])} over {beh['pairs_both_orders']} pairs; "
         f"first-shown wins {_pct(beh['first_position_rate'])}; "
         f"truncated candidates: {beh['truncated_candidates']}", highlight=False)
+    runs = prov.get("code_runs") or {}
+    if runs:
+        console.print("code runs (sandboxed): " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in runs.items()),
+                      highlight=False)
     ens = prov.get("ensemble")
     if ens:
         kept = [m for m in ens["members"] if m.get("kept", True)]
