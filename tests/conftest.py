@@ -93,3 +93,25 @@ def smol_server(tmp_path_factory):
     finally:
         srv.stop()
 
+
+
+def kill_9_after(proc, db: Path, rows: int, *, table: str = "generations", timeout: float = 300) -> int:
+    """``kill -9`` the child ``proc`` once ``db`` holds ``rows`` rows of ``table``; the rows kept."""
+    import signal
+    import sqlite3
+    import time
+
+    def count() -> int:
+        try:
+            with sqlite3.connect(db) as con:
+                return con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        except sqlite3.OperationalError:  # not created yet, or mid-write
+            return 0
+
+    deadline = time.monotonic() + timeout
+    while count() < rows and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return count()

@@ -5,14 +5,11 @@ model call repeated, HumanEval's prompts from the installed package, and bad inp
 from __future__ import annotations
 
 import json
-import signal
-import sqlite3
 import subprocess
-import time
 
 import pytest
 
-from conftest import referee_cmd, run_cli, write_jsonl
+from conftest import kill_9_after, referee_cmd, run_cli, write_jsonl
 from referee.errors import InputError
 from referee.generate import SystemSpec, generate, load_systems, parse_system
 from referee.load import load_candidates, load_prompts
@@ -59,18 +56,7 @@ def test_kill_9_loses_at_most_the_generation_in_flight(tmp_path, child_env):
             "--temperature", "0.7", "--n-ctx", "1024", "-o", str(out)]
     proc = subprocess.Popen(referee_cmd(*args), env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = tmp_path / "c.generations.sqlite"
-    stored, deadline = 0, time.monotonic() + 240
-    while stored < 3 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-        if db.exists():
-            try:
-                stored = sqlite3.connect(db).execute("SELECT COUNT(*) FROM generations").fetchone()[0]
-            except sqlite3.OperationalError:
-                pass
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    kept = sqlite3.connect(db).execute("SELECT COUNT(*) FROM generations").fetchone()[0]
+    kept = kill_9_after(proc, db, 3, timeout=240)
     assert 3 <= kept < 12 and not out.exists()
     done = subprocess.run(referee_cmd(*args), env=child_env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -2,7 +2,8 @@
 
 The stages, each a subpackage: :mod:`referee.load` → :mod:`referee.plan` → :mod:`referee.judge`
 → :mod:`referee.store` → :mod:`referee.outcomes` → :mod:`referee.rate` → :mod:`referee.report`.
-:func:`rank` wires them.
+:func:`rank` wires them. The improvement stages sit on top: :func:`referee.generate.generate`,
+:func:`select_rows` (best of n), :func:`referee.revise.revise` (critique and revise).
 
 The names below are imported on first use, so that ``import referee.rate`` (the numeric core)
 loads numpy and scipy only, not the pipeline, its HTTP client or its templates.
@@ -23,6 +24,7 @@ _WHERE = {
     "Comparison": ".plan", "make_planner": ".plan", "round_robin": ".plan", "vs_baseline": ".plan",
     "RatingTable": ".rate", "rate_pairwise": ".rate",
     "VerdictStore": ".store",
+    "load_preferences": ".export", "select_rows": ".export",
 }
 
 __all__ = sorted([*_WHERE, "__version__"])
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from .plan import Comparison, make_planner, round_robin, vs_baseline
     from .rate import RatingTable, rate_pairwise
     from .store import VerdictStore
+    from .export import load_preferences, select_rows
 
 
 def __getattr__(name: str) -> Any:

@@ -106,7 +106,7 @@ class _Caller:
             else:
                 todo.append((len(out), label, key, msgs))
             out.append(got)
-        req = {k: v for k, v in self.sampling.items()}
+        req = dict(self.sampling)
 
         def keep(i: int, label: str, key: str, g: Any) -> None:
             rec = Generated(key=key, system=self.role, prompt_id=label, sample=0, seed=req["seed"], text=g.text,
@@ -276,8 +276,12 @@ def revise(candidates: CandidateSet | str | Path, output: str | Path, *, critic:
                     continue
                 row["revised"] += 1
                 step.update(revision_key=g.key, revision_truncated=g.truncated)
-                cmp = _compare(the_judge, vstore, progress, t, cset.prompts[t.prompt_id].text, g.text,
-                               cset.prompts[t.prompt_id].reference)
+                if g.text.strip() == t.current.strip():
+                    # nothing to judge: the same text cannot be preferred to itself
+                    cmp = {"unchanged": True, "preferred": False}
+                else:
+                    cmp = _compare(the_judge, vstore, progress, t, cset.prompts[t.prompt_id].text, g.text,
+                                   cset.prompts[t.prompt_id].reference)
                 step["comparison"] = cmp
                 if cmp["preferred"]:
                     row["kept"] += 1
