@@ -218,9 +218,15 @@ def stage_report(problems: list[dict], cands: Path, run: Path, cache: Path, n_bo
         sc = scores[ids[name]]
         judged_f = [k for k in fails if k in sc]
         judged_p = [k for k in passes if k in sc]
+        # AUC: P(a passing sample scores above a failing one), ties half; threshold-free
+        pos = np.array([sc[k] for k in judged_p])
+        neg = np.array([sc[k] for k in judged_f])
+        auc = float(((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])).mean()) \
+            if pos.size and neg.size else None
         fp[name] = {"false_positive_rate": round(float(np.mean([sc[k] >= thr for k in judged_f])), 3) if judged_f else None,
                     "true_positive_rate": round(float(np.mean([sc[k] >= thr for k in judged_p])), 3) if judged_p else None,
-                    "approves_at": thr, "judged": len(judged_f) + len(judged_p), "of": len(fails) + len(passes)}
+                    "approves_at": thr, "auc": None if auc is None else round(auc, 3),
+                    "judged": len(judged_f) + len(judged_p), "of": len(fails) + len(passes)}
     for name in ("pairwise", "ensemble", "majority"):
         mixed = [r for r in recs[name] if truth[(r["prompt_id"], r["system_a"])] != truth[(r["prompt_id"], r["system_b"])]]
         wrong = [(r["p_a"] > 0.5) != truth[(r["prompt_id"], r["system_a"])] for r in mixed if r["p_a"] != 0.5]
