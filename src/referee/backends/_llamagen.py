@@ -56,7 +56,9 @@ class LlamaGenerator:
         return self.backend.context_size
 
     def _grammar(self, schema: dict[str, Any]) -> Any:
-        key = json.dumps(schema, sort_keys=True)
+        # in the schema's own order: the grammar writes properties in it, and what a model writes
+        # first (a verdict, or the reasoning before it) changes what it writes next
+        key = json.dumps(schema)
         if key not in self._grammars:
             from llama_cpp import LlamaGrammar
 

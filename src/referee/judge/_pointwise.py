@@ -159,7 +159,8 @@ class RubricJudge:
             "mode": self.mode, "method": "rubric score + diagnoses, schema-constrained JSON, pydantic-validated",
             "backend": desc, "template_sha256": text_sha256(json.dumps([system, user])),
             "scale": list(self.scale), "taxonomy": list(self.taxonomy), "max_diagnoses": max_diagnoses,
-            "schema_sha256": text_sha256(json.dumps(self.schema, sort_keys=True)),
+            # in declared order, the order the grammar writes the fields in: a reordered schema is another judge
+            "schema_sha256": text_sha256(json.dumps(self.schema)),
             "sampling": {"temperature": 0.0, "max_tokens": max_tokens}, "use_reference": use_reference,
             "max_candidate_tokens": max_candidate_tokens,
         }
