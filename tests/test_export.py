@@ -73,6 +73,10 @@ def test_select_per_system_picks_among_each_systems_samples():
     [whole] = select_rows(recs, PROMPTS, outs)
     assert whole["system"] == whole["picked"] == "b#1" and whole["pairs"] == 4
     assert whole["strengths"]["b#1"] == max(whole["strengths"].values())
+    # samples judged equal still give a pick per system, marked tied; a lone sample gives none
+    outs[("r", "a#0")], outs[("r", "a#1")], outs[("r", "c")] = "x", "y", "z"
+    tied = [r for r in select_rows(recs, PROMPTS, outs, per_system=True) if r["prompt_id"] == "r"]
+    assert [(r["system"], r["picked"], r["tied"], r["p_best"]) for r in tied] == [("a+best", "a#0", True, 0.5)]
 
 
 def test_jsonl_and_parquet_roundtrip(tmp_path):

@@ -41,7 +41,8 @@ def select_cmd(
         records = [r for r in records if r["system_a"] not in prefs.flagged and r["system_b"] not in prefs.flagged]
         console.print(f"[yellow]warning[/]: left out {', '.join(prefs.flagged)}, flagged as prompt-independent "
                       "(--include-flagged keeps them)", highlight=False)
-    rows = select_rows(records, prefs.prompts or None, prefs.outputs or None, seed=seed, per_system=per_system)
+    rows = select_rows(records, prefs.prompts or None, prefs.outputs or None, seed=seed, per_system=per_system,
+                       exclude=frozenset() if include_flagged else frozenset(prefs.flagged))
     write_jsonl(output, rows)
     for note in prefs.notes:
         console.print(f"[dim]note: {note}[/]", highlight=False)

@@ -200,12 +200,16 @@ def base_system(system: str) -> str:
 
 
 def select_rows(records, prompts=None, outputs=None, *, seed: int = 0, n_draws: int = 4000,
-                per_system: bool = False) -> list[dict[str, Any]]:
+                per_system: bool = False, exclude: frozenset[str] | set[str] = frozenset()) -> list[dict[str, Any]]:
     """Best-of-n per prompt: the pick, P(it is the best) and the runner-up, from all the prompt's pairs.
 
     With ``per_system``, one pick per prompt and base system among its samples ``NAME#k`` (pairs
     across systems are not used); the row's ``system`` is then ``NAME+best``, a new system for
     ``rank``, and ``picked`` the sample. Without it ``system`` and ``picked`` are the pick itself.
+
+    A group whose candidates (known from ``outputs``, less ``exclude``) were all judged equal has
+    no decided pair; it still gets a row, marked ``tied``, with the first candidate and P(best)
+    1/n each: a tie is an answer, not a missing one.
     """
     groups: dict[tuple[str, str | None], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
@@ -232,6 +236,22 @@ def select_rows(records, prompts=None, outputs=None, *, seed: int = 0, n_draws: 
         if outputs is not None and (pid, pick) in outputs:
             row["output"] = outputs[(pid, pick)]
         rows.append(row)
+    undecided: dict[tuple[str, str | None], list[str]] = defaultdict(list)
+    for pid, system in (outputs or {}):
+        key = (pid, base_system(system) if per_system else None)
+        if key not in groups and system not in exclude:
+            undecided[key].append(system)
+    for (pid, base), systems in undecided.items():
+        if per_system and len(systems) < 2:
+            continue  # one sample is no choice
+        systems = sorted(systems)
+        pick = systems[0]
+        rows.append({"prompt_id": pid, "system": pick if base is None else f"{base}+best", "picked": pick,
+                     "p_best": 1 / len(systems), "strength": 0.0, "n_candidates": len(systems), "pairs": 0,
+                     "tied": True, "runner_up": systems[1] if len(systems) > 1 else None,
+                     "p_best_all": {s: 1 / len(systems) for s in systems}, "strengths": {s: 0.0 for s in systems},
+                     **({"prompt": prompts[pid]} if prompts is not None and pid in prompts else {}),
+                     "output": outputs[(pid, pick)]})
     return rows
 
 
