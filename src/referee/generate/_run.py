@@ -34,10 +34,11 @@ class GenerateResult:
 
 def store_path_for(output: Path) -> Path:
     """Where the generations behind ``output`` are kept: ``out.jsonl`` -> ``out.generations.sqlite``."""
-    return _beside(output, ".generations.sqlite")
+    return beside_output(output, ".generations.sqlite")
 
 
-def _beside(output: Path, suffix: str) -> Path:
+def beside_output(output: Path, suffix: str) -> Path:
+    """A file kept beside ``output``: ``out.jsonl`` + ``.x.json`` -> ``out.x.json``."""
     return output.with_name(output.name.split(".")[0] + suffix)
 
 
@@ -108,7 +109,7 @@ def generate(prompts: dict[str, Prompt], systems: Sequence[SystemSpec], output: 
         "failed": res.failed, "elapsed_s": round(time.perf_counter() - t0, 3), "store": str(res.store),
     }
     write_jsonl(output, res.rows)
-    _beside(output, ".generate.json").write_text(json.dumps(res.provenance, indent=2, default=str) + "\n", encoding="utf-8")
+    beside_output(output, ".generate.json").write_text(json.dumps(res.provenance, indent=2, default=str) + "\n", encoding="utf-8")
     return res
 
 

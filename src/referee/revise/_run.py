@@ -13,7 +13,7 @@ from typing import Any
 from .._jsonl import write_jsonl
 from .._version import __version__
 from ..errors import BackendError, InputError
-from ..generate import GeneratorModel
+from ..generate import GeneratorModel, beside_output
 from ..judge import JudgeProgress
 from ..judge._make import build_judge
 from ..judge._run import ask_via_store
@@ -52,13 +52,9 @@ class ReviseResult:
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
-def _beside(output: Path, suffix: str) -> Path:
-    return output.with_name(output.name.split(".")[0] + suffix)
-
-
 def store_paths(output: Path) -> tuple[Path, Path]:
     """``out.jsonl`` -> ``out.revise.sqlite`` (critiques, revisions) and ``out.verdicts.sqlite`` (comparisons)."""
-    return _beside(output, ".revise.sqlite"), _beside(output, ".verdicts.sqlite")
+    return beside_output(output, ".revise.sqlite"), beside_output(output, ".verdicts.sqlite")
 
 
 def examples_feedback(prompt: str, output: str) -> tuple[str | None, dict[str, Any]]:
@@ -316,5 +312,5 @@ def revise(candidates: CandidateSet | str | Path, output: str | Path, *, critic:
                                           "judge": {"asked": progress.asked, "reused": progress.cache_hits}},
             "elapsed_s": round(time.perf_counter() - t0, 3)}
     write_jsonl(output, rows)
-    _beside(output, ".revise.json").write_text(json.dumps(prov, indent=2, default=str) + "\n", encoding="utf-8")
+    beside_output(output, ".revise.json").write_text(json.dumps(prov, indent=2, default=str) + "\n", encoding="utf-8")
     return ReviseResult(rows=rows, rounds=table, output=output, store=gen_path, verdicts=verdict_path, provenance=prov)
