@@ -13,12 +13,14 @@ from ._completed import completed_bootstrap, completed_bradley_terry, rate_compl
 from ._elo import elo
 from ._lc import LCResult, lc_win_rate, prompt_difficulty
 from ._style import StyleFit, STYLE_FEATURES, style_controlled_bt, style_covariates, style_counts
-from ._table import RatingTable, rank_ranges, rank_ranges_from_cov, rank_ranges_from_replicates, rate_pairwise
+from ._graph import Pairs
+from ._table import (RatingTable, rank_ranges, rank_ranges_from_cov, rank_ranges_from_replicates, rate_pair_sums,
+                     rate_pairwise)
 from ._winrate import count_matrix, encode_pairs, expected_win_matrix, win_rate_matrix
 
 __all__ = [
-    "LCResult", "RatingTable", "STYLE_FEATURES", "StyleFit", "bradley_terry", "completed_bootstrap",
+    "LCResult", "Pairs", "RatingTable", "STYLE_FEATURES", "StyleFit", "bradley_terry", "completed_bootstrap",
     "completed_bradley_terry", "count_matrix", "elo", "encode_pairs", "expected_win_matrix", "lc_win_rate",
-    "prompt_difficulty", "rank_ranges", "rank_ranges_from_cov", "rank_ranges_from_replicates", "rate_completed",
+    "prompt_difficulty", "rank_ranges", "rate_pair_sums", "rank_ranges_from_cov", "rank_ranges_from_replicates", "rate_completed",
     "rate_pairwise", "style_controlled_bt", "style_counts", "style_covariates", "win_rate_matrix",
 ]

@@ -11,7 +11,7 @@ from ._graph import Pairs
 
 
 def sandwich_cov(pairs: Pairs, theta: np.ndarray, reg: float = 0.0, o=None, w=None,
-                 cluster=None) -> np.ndarray:
+                 cluster=None, meat=None) -> np.ndarray:
     """Covariance ``A^-1 B A^-1`` of the sum-zero natural-scale strengths.
 
     ``A`` is the Hessian, ``B`` the summed outer products of per-verdict scores.
@@ -20,12 +20,15 @@ def sandwich_cov(pairs: Pairs, theta: np.ndarray, reg: float = 0.0, o=None, w=No
     ``cluster`` (e.g., the prompt of each verdict) scores are summed within each
     cluster first, which accounts for verdicts that share a prompt being correlated.
     Soft or noisy outcomes make ``B`` differ from ``A``; that is why the sandwich,
-    not the inverse Hessian, is the honest interval.
+    not the inverse Hessian, is the honest interval. ``meat``, given, is ``B`` itself,
+    computed elsewhere (e.g. clustered, in SQL, from data that never became arrays).
     """
     n = pairs.n_systems
     A = hessian(pairs, theta, reg, pin=True)
     p = expit(theta[pairs.a] - theta[pairs.b])
-    if cluster is None:
+    if meat is not None:
+        B = np.asarray(meat, dtype=np.float64)
+    elif cluster is None:
         m = pairs.w2o2 - 2.0 * p * pairs.w2o + p * p * pairs.w2
         B = _laplacian(pairs.a, pairs.b, m, n)
     else:

@@ -11,7 +11,7 @@ from ..errors import RatingError
 from ._bootstrap import bootstrap_thetas
 from ._bt import fit_pairs, nat_to_points, to_rating
 from ._elo import elo, elo_replicates
-from ._graph import aggregate, check_inputs, check_rateable
+from ._graph import Pairs, aggregate, check_inputs, check_rateable
 from ._sandwich import sandwich_cov, shift_cov
 from ._threads import single_thread_blas
 
@@ -424,3 +424,75 @@ def _rate_pairwise(systems, a_idx, b_idx, outcome, weight=None, *, method="bt", 
                        base=base, reg=reg, n_verdicts=len(a), n_boot_failed=n_failed,
                        clustered=clustered, n_clusters=len(np.unique(np.asarray(cluster))) if clustered else None,
                        cov=cov, replicates=reps, notes=notes)
+
+
+def rate_pair_sums(systems, pairs: Pairs, n_outcomes, *, level=0.95, anchor=None, scale=400.0, base=1000.0,
+                   reg=0.0, cluster_meat=None, n_clusters=None):
+    """Rate systems from verdicts already summed over unique pairs, with sandwich intervals.
+
+    The same Bradley-Terry fit and sandwich as :func:`rate_pairwise` with ``ci="sandwich"``, for
+    data that was aggregated before it reached numpy (e.g. in SQL): there are no per-verdict rows,
+    so no bootstrap.
+
+    Parameters
+    ----------
+    systems : list of str
+        Names of the systems; ``pairs`` indexes them.
+    pairs : Pairs
+        Sums over unique pairs ``a < b``: weighted wins, weight, and the ``w2*`` sums.
+    n_outcomes : array_like
+        Number of comparisons behind each pair (for each system's ``n``).
+    level, anchor, scale, base, reg
+        As in :func:`rate_pairwise`.
+    cluster_meat : callable, optional
+        ``theta -> B``: the clustered sandwich's meat at natural-scale strengths ``theta``
+        (without it, the meat comes from the pair sums: comparisons independent).
+    n_clusters : int, optional
+        Number of clusters the meat sums over (recorded, and checked against ``MIN_CLUSTERS``).
+
+    Returns
+    -------
+    table : RatingTable
+
+    Raises
+    ------
+    RatingError
+        As :func:`rate_pairwise`.
+    """
+    with single_thread_blas():
+        systems = [str(s) for s in systems]
+        n = len(systems)
+        if len(set(systems)) != n:
+            raise RatingError("system names must be unique")
+        if not 0 < level < 1:
+            raise RatingError(f"level must be in (0, 1), got {level}")
+        if reg < 0:
+            raise RatingError("reg must be non-negative")
+        anchor_i = _resolve_anchor(anchor, systems)
+        check_rateable(pairs, systems, reg=reg)
+        counts = np.asarray(n_outcomes, dtype=np.int64)
+        n_per = np.bincount(pairs.a, weights=counts, minlength=n) + np.bincount(pairs.b, weights=counts, minlength=n)
+        wsum = np.bincount(pairs.a, weights=pairs.count, minlength=n) + np.bincount(pairs.b, weights=pairs.count, minlength=n)
+        wwin = (np.bincount(pairs.a, weights=pairs.wins, minlength=n)
+                + np.bincount(pairs.b, weights=pairs.count - pairs.wins, minlength=n))
+        notes: list[str] = []
+        if reg > 0:
+            notes.append(f"ratings are shrunk toward each other by a Gaussian prior (reg={reg:g}); "
+                         f"they are not the maximum-likelihood estimate")
+        clustered = cluster_meat is not None
+        if clustered and n_clusters is not None and n_clusters < MIN_CLUSTERS:
+            notes.append(cluster_note(np.arange(n_clusters)))
+        theta = fit_pairs(pairs, reg=reg)
+        rating = to_rating(theta, anchor_i, scale, base)
+        meat = cluster_meat(theta) if clustered else None
+        cov = shift_cov(sandwich_cov(pairs, theta, reg, meat=meat), anchor_i)
+        pts = nat_to_points(scale)
+        se = pts * np.sqrt(np.maximum(np.diag(cov), 0.0))
+        z = norm.ppf(0.5 + level / 2)
+        rank_min, rank_max = rank_ranges_from_cov(rating, pts * pts * cov, level)
+        return RatingTable(systems=systems, rating=rating, lower=rating - z * se, upper=rating + z * se,
+                           rank_min=rank_min, rank_max=rank_max, n=n_per.astype(np.int64),
+                           win_rate=wwin / np.where(wsum > 0, wsum, 1.0), se=se, method="bt", ci="sandwich",
+                           n_boot=0, seed=None, level=level, anchor=None if anchor_i is None else systems[anchor_i],
+                           scale=scale, base=base, reg=reg, n_verdicts=int(counts.sum()), clustered=clustered,
+                           n_clusters=n_clusters if clustered else None, cov=cov, notes=notes)

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import StoreError
 from ._records import TextChanges, Verdict, question_key, text_hash
+from ._shards import SHARD_DIR, ShardLog, row_verdict, verdict_row
 
 SCHEMA_VERSION = 2
 ENSEMBLE_PREFIX = "ens-"  # referee.combine's; the store cannot import it (combine reads the store)
@@ -66,6 +67,20 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at TEXT NOT NULL,
     finished_at TEXT,
     provenance TEXT NOT NULL
+);
+"""
+
+# Shards (see referee.store._shards): one row per shard file, written in the transaction that
+# deletes its verdicts from the journal. ``current`` says every verdict in it was about the texts
+# current at ``epoch`` (the count of text replacements so far): while no text changes, readers
+# need not check its bindings one by one.
+_SHARDS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS shards (
+    seq INTEGER PRIMARY KEY,
+    rows INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    current INTEGER NOT NULL,
+    created_at TEXT NOT NULL
 );
 """
 
@@ -190,13 +205,22 @@ class VerdictStore(SQLiteFile):
     """
 
     def __init__(self, path: str | Path, *, readonly: bool = False, lock: bool = False,
-                 busy_timeout: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
+                 busy_timeout: float = DEFAULT_BUSY_TIMEOUT_S, shard_rows: int | None = None) -> None:
         self.path = Path(path)
         if readonly and not self.path.is_file():
             raise StoreError(f"{self.path}: no such verdict store")
+        if shard_rows is not None and shard_rows < 1:
+            raise StoreError(f"{self.path}: shard_rows must be at least 1, got {shard_rows}")
         self._lock = RunFolderLock(self.path) if lock else None
+        self._shards = ShardLog(self.path.parent / SHARD_DIR)
+        self._shard_rows = shard_rows
+        self._index: tuple[dict[str, int], dict[str, str]] | None = None  # id -> shard seq; question -> id
+        self._cached: tuple[int | None, dict[str, dict[str, Any]]] = (None, {})
         try:
             self._db = self._connect(readonly, busy_timeout)
+            if not readonly:
+                self._drop_orphan_shards()
+            self._pending = self._journal_answers() if shard_rows else 0
         except BaseException:
             if self._lock is not None:
                 self._lock.release()
@@ -222,6 +246,9 @@ class VerdictStore(SQLiteFile):
                         db.executescript(_SCHEMA)
                         db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                     version = self._schema_version(db)
+                if version == SCHEMA_VERSION:
+                    with db:  # stores made before shards existed gain the (empty) table
+                        db.executescript(_SHARDS_SCHEMA)
             if version is not None and version < SCHEMA_VERSION:
                 self._upgrade(db if not readonly else None, timeout)
                 version = self._schema_version(db)
@@ -346,6 +373,8 @@ class VerdictStore(SQLiteFile):
                 candidates=sum(1 for c in candidates
                                if before.candidate(c.prompt_id, c.system) not in (None, c.content_hash)))
             if changes:
+                self._db.execute("INSERT INTO meta VALUES ('text_epoch', '1') ON CONFLICT (key) DO UPDATE SET "
+                                 "value = CAST(value AS INTEGER) + 1")
                 after = self._texts_now()
                 changes.stale_verdicts = sum(
                     1 for pid, systems, texts in self._bindings()
@@ -373,28 +402,133 @@ class VerdictStore(SQLiteFile):
     def _texts_now(self) -> _CurrentTexts:
         return _CurrentTexts(self._db)
 
+    def current_texts(self) -> _CurrentTexts:
+        """The hashes of the current prompt texts (``.prompts``: id -> sha256) and candidate texts
+        (``.candidates``: (prompt id, system) -> sha256)."""
+        with self._sql("read the texts"):
+            return self._texts_now()
+
     def _bindings(self) -> Iterator[tuple[str, list[str], list[str] | None]]:
+        shards = [p for p, _ in self.shards()]
+        for r in self._shards.read(shards, columns=("prompt_id", "systems", "texts")) if shards else ():
+            yield r["prompt_id"], list(r["systems"]), None if r["texts"] is None else list(r["texts"])
         for r in self._db.execute("SELECT prompt_id, systems, texts FROM verdicts"):
             yield r[0], json.loads(r[1]), None if r[2] is None else json.loads(r[2])
+
+    # -- shards ------------------------------------------------------------------------------
+    def _shard_table(self) -> list[sqlite3.Row]:
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "shards" not in tables:  # a store from before shards, opened read-only
+            return []
+        return self._db.execute("SELECT * FROM shards ORDER BY seq").fetchall()
+
+    def text_epoch(self) -> int:
+        """How many times stored texts were replaced: a shard written at another epoch may hold
+        verdicts about texts that are no longer current."""
+        with self._sql("read the store"):
+            row = self._db.execute("SELECT value FROM meta WHERE key='text_epoch'").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def shards(self) -> list[tuple[Path, bool]]:
+        """The shard files (oldest first), each with whether all its verdicts are about the current
+        texts without checking them one by one. Files in the folder that the shard table does not
+        list (a flush killed before its commit) are not part of the store."""
+        with self._sql("read the shard table"):
+            rows = self._shard_table()
+        epoch = self.text_epoch() if rows else 0
+        return [(self._shards.path(r["seq"]), bool(r["current"]) and r["epoch"] == epoch) for r in rows]
+
+    def _journal_answers(self) -> int:
+        with self._sql("read the store"):
+            return int(self._db.execute("SELECT COUNT(*) FROM verdicts WHERE status != 'error' AND judge_id NOT "
+                                        "LIKE ?", (ENSEMBLE_PREFIX + "%",)).fetchone()[0])
+
+    def _drop_orphan_shards(self) -> None:
+        listed = {p for p, _ in self.shards()}
+        for f in self._shards.files():
+            if f not in listed:  # its verdicts are still in the journal: the flush never committed
+                f.unlink(missing_ok=True)
+
+    def flush_shards(self) -> int:
+        """Move the journal's answers into a new shard; returns how many moved.
+
+        Errors stay in the journal (a retry may replace them), and so do stored ensembles. The
+        shard file is written whole first, then one transaction lists it and deletes its verdicts
+        from the journal: a crash in between leaves them in the journal, and the unlisted file is
+        removed the next time the store is opened for writing.
+        """
+        with self._sql("read the journal"):
+            rows = self._db.execute("SELECT * FROM verdicts WHERE status != 'error' AND judge_id NOT LIKE ? "
+                                    "ORDER BY rowid", (ENSEMBLE_PREFIX + "%",)).fetchall()
+        if not rows:
+            return 0
+        verdicts = [_row_to_verdict(r) for r in rows]
+        now = self._texts_now()
+        current = all(now.is_current(v.prompt_id, v.systems, v.texts) for v in verdicts)
+        with self._sql("write a shard"):
+            last = self._db.execute("SELECT MAX(seq) FROM shards").fetchone()[0]
+            seq = 0 if last is None else int(last) + 1
+            epoch = self.text_epoch()
+        self._shards.write(seq, [verdict_row(v) for v in verdicts])
+        with self._sql("record the shard"), self._db:
+            self._db.execute("INSERT INTO shards VALUES (?, ?, ?, ?, ?)", (seq, len(verdicts), epoch, int(current), _now()))
+            self._db.executemany("DELETE FROM verdicts WHERE verdict_id=?", [(v.verdict_id,) for v in verdicts])
+        if self._index is not None:
+            ids, questions = self._index
+            for v in verdicts:
+                ids[v.verdict_id] = seq
+                questions.setdefault(v.question, v.verdict_id)
+        self._pending = 0
+        return len(verdicts)
+
+    def _shard_index(self) -> tuple[dict[str, int], dict[str, str]]:
+        if self._index is None:
+            ids: dict[str, int] = {}
+            questions: dict[str, str] = {}
+            for path, _ in self.shards():
+                seq = int(path.name[5:13])
+                for r in self._shards.read([path], columns=("verdict_id", "question")):
+                    ids[r["verdict_id"]] = seq
+                    questions.setdefault(r["question"], r["verdict_id"])
+            self._index = ids, questions
+        return self._index
+
+    def _from_shard(self, verdict_id: str) -> Verdict | None:
+        seq = self._shard_index()[0].get(verdict_id) if self._has_shards() else None
+        if seq is None:
+            return None
+        if self._cached[0] != seq:  # a resumed run asks in store order: one shard decoded at a time
+            self._cached = (seq, {r["verdict_id"]: r for r in self._shards.read([self._shards.path(seq)])})
+        return row_verdict(self._cached[1][verdict_id])
+
+    def _has_shards(self) -> bool:
+        return self._index is not None or bool(self.shards())
 
     # -- verdicts ----------------------------------------------------------------------------
     def has(self, verdict_id: str) -> bool:
         """Whether this question has an answer. An ``error`` row is no answer: it is asked again."""
         with self._sql("read a verdict"):
             row = self._db.execute("SELECT status FROM verdicts WHERE verdict_id=?", (verdict_id,)).fetchone()
-        return row is not None and row[0] != "error"
+        if row is None:
+            return self._has_shards() and verdict_id in self._shard_index()[0]
+        return row[0] != "error"
 
     def answer_to(self, question: str) -> Verdict | None:
         """A stored non-error verdict for this question, under any prompt id or system names."""
         with self._sql("read a verdict"):
             row = self._db.execute("SELECT * FROM verdicts WHERE question=? AND status != 'error' LIMIT 1",
                                    (question,)).fetchone()
+        if row is None and self._has_shards():
+            vid = self._shard_index()[1].get(question)
+            return None if vid is None else self._from_shard(vid)
         return None if row is None else _row_to_verdict(row)
 
     def get(self, verdict_id: str) -> Verdict | None:
         with self._sql("read a verdict"):
             row = self._db.execute("SELECT * FROM verdicts WHERE verdict_id=?", (verdict_id,)).fetchone()
-        return None if row is None else _row_to_verdict(row)
+        if row is None:
+            return self._from_shard(verdict_id)
+        return _row_to_verdict(row)
 
     def put(self, verdict: Verdict, *, replace: bool = False) -> bool:
         """Store one verdict in its own transaction; returns whether the row was written.
@@ -407,6 +541,10 @@ class VerdictStore(SQLiteFile):
         """
         if not verdict.created_at:
             verdict = verdict.model_copy(update={"created_at": _now()})
+        if self._has_shards() and verdict.verdict_id in self._shard_index()[0]:
+            if replace:  # a shard is immutable, and what it holds is an answer
+                raise StoreError(f"{self.path}: verdict {verdict.verdict_id} is in a shard and cannot be replaced")
+            return False
         two = len(verdict.systems) == 2
         with self._sql("store the verdict"):
             texts = verdict.texts or self._texts_now_for(verdict.prompt_id, verdict.systems)
@@ -418,6 +556,11 @@ class VerdictStore(SQLiteFile):
                       None if texts is None else json.dumps(texts))
             with self._db:
                 cur = self._db.execute(_INSERT if replace else _INSERT_OVER_ERRORS, values)
+        if (self._shard_rows and cur.rowcount > 0 and verdict.status != "error"
+                and not verdict.judge_id.startswith(ENSEMBLE_PREFIX)):
+            self._pending += 1
+            if self._pending >= self._shard_rows:
+                self.flush_shards()
         return cur.rowcount > 0
 
     def _texts_now_for(self, prompt_id: str, systems: list[str]) -> list[str] | None:
@@ -432,14 +575,15 @@ class VerdictStore(SQLiteFile):
         return [text_hash(row[0]), *(shas[s] for s in systems)]
 
     def verdicts(self, *, judge_id: str | None = None, mode: str | None = None,
-                 current: bool = True) -> Iterator[Verdict]:
+                 current: bool = True, shards: bool = True) -> Iterator[Verdict]:
         """Stored verdicts in insertion order (without screening verdicts, :data:`SCREEN_MODES`,
         unless their judge or mode is asked for: they are about systems, not comparisons).
 
         With ``current`` (the default) only those about the store's current texts: a verdict
         whose prompt or candidate texts were replaced since (a rerun after regenerating outputs)
         is left out, and so is one upgraded from schema 1 whose texts were already replaced. A
-        verdict stored without any texts to bind to counts as current.
+        verdict stored without any texts to bind to counts as current. The verdicts in Parquet
+        shards come first (``shards=False``: only the journal's).
         """
         sql, args = "SELECT * FROM verdicts", []
         conds = []
@@ -456,6 +600,16 @@ class VerdictStore(SQLiteFile):
             sql += " WHERE " + " AND ".join(conds)
         with self._sql("read the verdicts"):
             now = self._texts_now() if current else None
+            shards = self.shards() if shards else []
+            if shards:
+                journal = {r[0] for r in self._db.execute("SELECT verdict_id FROM verdicts")}
+                rows = self._shards.read([p for p, _ in shards], judge_id=judge_id, mode=mode,
+                                         exclude_modes=SCREEN_MODES if mode is None and judge_id is None else ())
+                for r in rows:
+                    if r["verdict_id"] not in journal:
+                        v = row_verdict(r)
+                        if now is None or now.is_current(v.prompt_id, v.systems, v.texts):
+                            yield v
             for row in self._db.execute(sql + " ORDER BY rowid", args):  # insertion order
                 v = _row_to_verdict(row)
                 if now is None or now.is_current(v.prompt_id, v.systems, v.texts):
@@ -479,6 +633,14 @@ class _CurrentTexts:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._prompts = {pid: text_hash(text) for pid, text in db.execute("SELECT prompt_id, text FROM prompts")}
         self._cands = {(pid, s): sha for pid, s, sha in db.execute("SELECT prompt_id, system, sha256 FROM candidates")}
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        return self._prompts
+
+    @property
+    def candidates(self) -> dict[tuple[str, str], str]:
+        return self._cands
 
     def prompt(self, prompt_id: str) -> str | None:
         return self._prompts.get(prompt_id)
