@@ -124,14 +124,7 @@ def _read_store(data: PairwiseData, path: Path, judge: str | None) -> None:
 
     store = VerdictStore.open(path)
     try:
-        judges = list(store.judges())
-        if judge is None and len(judges) > 1:
-            raise InputError(f"holds verdicts of {len(judges)} judges ({', '.join(judges)}); choose one with "
-                             f"--judge (ratings of different judges are not comparable)", path=path)
-        if judge is not None and judge not in judges:
-            raise InputError(f"no judge {judge!r}; the store has {', '.join(judges) or 'none'}", path=path,
-                             field="--judge")
-        outcomes = judge_outcomes(store, judge if judge is not None else (judges[0] if judges else None))
+        outcomes = judge_outcomes(store, _choose_judge(store, path, judge))
         texts = {k: c["output"] for k, c in store.candidates().items()}
         run = store.last_run() or {}
     finally:
@@ -147,6 +140,46 @@ def _read_store(data: PairwiseData, path: Path, judge: str | None) -> None:
         data.covariates.append([])
         data.text_a.append(texts.get((r.prompt_id, r.system_a)))
         data.text_b.append(texts.get((r.prompt_id, r.system_b)))
+
+
+def _store_file(path: Path) -> Path | None:
+    """The SQLite verdict store that ``path`` names (the file or its run folder), if it is one."""
+    cand = path / "verdicts.sqlite" if path.is_dir() else path
+    if not cand.is_file():
+        return None
+    with open(cand, "rb") as f:
+        return cand if f.read(16) == _SQLITE_MAGIC else None
+
+
+def _choose_judge(store, path: Path, judge: str | None) -> str | None:
+    judges = list(store.judges())
+    if judge is None and len(judges) > 1:
+        raise InputError(f"holds verdicts of {len(judges)} judges ({', '.join(judges)}); choose one with "
+                         f"--judge (ratings of different judges are not comparable)", path=path)
+    if judge is not None and judge not in judges:
+        raise InputError(f"no judge {judge!r}; the store has {', '.join(judges) or 'none'}", path=path,
+                         field="--judge")
+    return judge if judge is not None else (judges[0] if judges else None)
+
+
+def _sharded_sums(path: Path, judge: str | None):
+    """A sharded store's unique-pair sums, aggregated in DuckDB (:func:`referee.outcomes.pair_sums`);
+    ``None`` for anything else (tables, unsharded stores, listwise judges and ensembles), which
+    take the Python road."""
+    from ..outcomes import pair_sums
+    from ..store import VerdictStore
+
+    sp = _store_file(path) if path.exists() else None
+    if sp is None:
+        return None
+    with VerdictStore.open(sp) as store:
+        if not store.shards():
+            return None
+        jid = _choose_judge(store, sp, judge)
+        mode = (store.judges().get(jid) or {}).get("mode", "pairwise")
+        if jid is None or jid.startswith("ens-") or mode not in ("pairwise", "pointwise", "verifier"):
+            return None
+        return pair_sums(store, jid)
 
 
 def read_pairwise(path: Path, covariates: list[str], judge: str | None = None) -> PairwiseData:
@@ -212,8 +245,21 @@ def rate(
     """Rate systems from pairwise verdicts: ratings, confidence intervals and rank ranges."""
     import numpy as np
 
-    from ..rate import STYLE_FEATURES, rate_pairwise, style_controlled_bt, style_covariates
+    from ..rate import STYLE_FEATURES, rate_pair_sums, rate_pairwise, style_controlled_bt, style_covariates
 
+    sums = _sharded_sums(verdicts, judge) if (method is Method.bt and ci is CI.sandwich and not covariate
+                                              and not style) else None
+    if sums is not None:
+        try:
+            table = rate_pair_sums(sums.systems, sums.pairs, sums.n_outcomes, level=level, anchor=anchor, scale=scale,
+                                   base=base, reg=reg or 0.0, cluster_meat=sums.cluster_meat if by_prompt else None,
+                                   n_clusters=sums.n_clusters)
+        except RatingError as e:
+            raise RatingError(f"{verdicts}: {e}") from None
+        finally:
+            sums.close()
+        _show(table, table.n_verdicts, output, None)
+        return
     data = read_pairwise(verdicts, covariate, judge)
     systems = sorted(set(data.system_a) | set(data.system_b))
     if anchor is not None and anchor not in systems:
@@ -265,8 +311,13 @@ def rate(
     except RatingError as e:
         raise RatingError(f"{verdicts}: {e}") from None
 
+    _show(table, len(data.outcome), output, fit if effects is not None else None)
+
+
+def _show(table, n_verdicts: int, output: Path | None, fit) -> None:
     records = table.to_records()
-    t = Table(title=f"{len(systems)} systems, {len(data.outcome)} verdicts ({table.method}, {table.ci} "
+    effects = None if fit is None else fit.effects()
+    t = Table(title=f"{len(table.systems)} systems, {n_verdicts} verdicts ({table.method}, {table.ci} "
                     f"{table.level:.0%} intervals)")
     for col in ("rank", "system", "rating", "interval", "n", "win rate"):
         t.add_column(col, justify="left" if col == "system" else "right")

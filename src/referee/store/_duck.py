@@ -38,6 +38,28 @@ def connect(threads: int | None = None, memory: str = DEFAULT_MEMORY):
     return con
 
 
+# Current texts beside each verdict row ``r``: the prompt's and those of its (up to two) systems.
+_NOW_JOIN = """
+    LEFT JOIN now_prompts p ON p.prompt_id = r.prompt_id
+    LEFT JOIN now_candidates c1 ON c1.prompt_id = r.prompt_id AND c1.system = r.systems[1]
+    LEFT JOIN now_candidates c2 ON c2.prompt_id = r.prompt_id AND c2.system = r.systems[2]"""
+# A verdict about the texts it names counts only while they are the current ones; one that names
+# none (stored before its texts were) always counts. NULL (a text not stored) counts as not current.
+_IS_CURRENT = ("(r.texts IS NULL OR r.texts = CASE WHEN len(r.systems) = 1 THEN list_value(p.sha, c1.sha) "
+               "ELSE list_value(p.sha, c1.sha, c2.sha) END)")
+
+
+def _register_texts(store: VerdictStore, con: Any) -> None:
+    import pyarrow as pa
+
+    now = store.current_texts()
+    con.register("now_prompts", pa.table({"prompt_id": pa.array(list(now.prompts), pa.string()),
+                                          "sha": pa.array(list(now.prompts.values()), pa.string())}))
+    con.register("now_candidates", pa.table({"prompt_id": pa.array([k[0] for k in now.candidates], pa.string()),
+                                             "system": pa.array([k[1] for k in now.candidates], pa.string()),
+                                             "sha": pa.array(list(now.candidates.values()), pa.string())}))
+
+
 def answers_sql(store: VerdictStore, con: Any, judge_id: str, modes: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
     """SQL (a ``SELECT``, with its named parameters) of one judge's current answers in ``modes``:
     columns :data:`HOT` plus ``bound`` (whether the verdict names the texts it judged).
@@ -70,18 +92,21 @@ def answers_sql(store: VerdictStore, con: Any, judge_id: str, modes: tuple[str, 
         params["clean"] = clean
         parts.append(f"SELECT {cols}, r.texts IS NOT NULL AS bound FROM read_parquet($clean) r WHERE {where}")
     if checked:
-        now = store.current_texts()
-        con.register("now_prompts", pa.table({"prompt_id": list(now.prompts), "sha": list(now.prompts.values())}))
-        con.register("now_candidates", pa.table({"prompt_id": [k[0] for k in now.candidates],
-                                                 "system": [k[1] for k in now.candidates],
-                                                 "sha": list(now.candidates.values())}))
+        _register_texts(store, con)
         params["checked"] = checked
-        # A verdict about the texts it names counts only while they are the current ones; one that
-        # names none (stored before its texts were) always counts.
-        parts.append(f"""SELECT {cols}, r.texts IS NOT NULL AS bound FROM read_parquet($checked) r
-            LEFT JOIN now_prompts p ON p.prompt_id = r.prompt_id
-            LEFT JOIN now_candidates c1 ON c1.prompt_id = r.prompt_id AND c1.system = r.systems[1]
-            LEFT JOIN now_candidates c2 ON c2.prompt_id = r.prompt_id AND c2.system = r.systems[2]
-            WHERE {where} AND (r.texts IS NULL OR r.texts = CASE WHEN len(r.systems) = 1
-                THEN list_value(p.sha, c1.sha) ELSE list_value(p.sha, c1.sha, c2.sha) END)""")
+        parts.append(f"""SELECT {cols}, r.texts IS NOT NULL AS bound FROM read_parquet($checked) r {_NOW_JOIN}
+            WHERE {where} AND coalesce({_IS_CURRENT}, false)""")
     return " UNION ALL ".join(parts), params
+
+
+def shard_is_current(store: VerdictStore, table: Any) -> bool:
+    """Whether every verdict of an Arrow ``table`` (shard schema) is about the store's current texts,
+    or names none."""
+    con = connect()
+    try:
+        con.register("r_table", table.select(["prompt_id", "systems", "texts"]))
+        _register_texts(store, con)
+        stale = con.execute(f"SELECT count(*) FROM r_table r {_NOW_JOIN} WHERE NOT coalesce({_IS_CURRENT}, false)")
+        return stale.fetchall()[0][0] == 0
+    finally:
+        con.close()

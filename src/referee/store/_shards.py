@@ -69,13 +69,47 @@ class ShardLog:
         return self.folder / shard_name(seq)
 
     def write(self, seq: int, rows: Sequence[dict[str, Any]]) -> Path:
+        """Write one shard of rows (:func:`verdict_row`), see :meth:`write_table`."""
+        pa, _ = _pa()
+        return self.write_table(seq, pa.Table.from_pylist(list(rows), schema=shard_schema()))
+
+    def conform(self, table: Any) -> Any:
+        """``table`` with the shard schema's columns, in its order and types, or a StoreError naming
+        what is missing or cannot be converted."""
+        pa, _ = _pa()
+        schema = shard_schema()
+        missing = [f.name for f in schema if f.name not in table.column_names]
+        if missing:
+            raise StoreError(f"{self.folder}: a shard needs the columns {', '.join(missing)}")
+        try:
+            return table.select(schema.names).cast(schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError) as e:
+            raise StoreError(f"{self.folder}: the table does not fit the shard schema: {e}") from e
+
+    def check_new(self, table: Any, store: Path) -> None:
+        """Refuse a table that holds ``error`` rows, ensembles or one verdict id twice."""
+        import pyarrow.compute as pc
+
+        status = table.column("status")
+        bad = pc.sum(pc.invert(pc.is_in(status, value_set=_pa()[0].array(["ok", "unparseable"])))).as_py() or 0
+        if bad:
+            raise StoreError(f"{store}: {bad} verdict(s) in the table are not answers (status other than ok and "
+                             f"unparseable); errors go to the journal, to be asked again")
+        if pc.sum(pc.starts_with(table.column("judge_id"), "ens-")).as_py():
+            raise StoreError(f"{store}: stored ensembles are recomputed, so they stay in the journal, not in a shard")
+        ids = table.column("verdict_id")
+        if pc.count_distinct(ids).as_py() != table.num_rows:
+            counts = pc.value_counts(ids)
+            twice = next(c["values"] for c in counts.to_pylist() if c["counts"] > 1)
+            raise StoreError(f"{store}: verdict id {twice} is in the table more than once")
+
+    def write_table(self, seq: int, table: Any) -> Path:
         """Write one shard atomically (a temporary file, synced, then renamed): a reader or a crash
         sees the whole shard or none of it."""
-        pa, pq = _pa()
+        _, pq = _pa()
         self.folder.mkdir(parents=True, exist_ok=True)
         final = self.path(seq)
         tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        table = pa.Table.from_pylist(list(rows), schema=shard_schema())
         try:
             pq.write_table(table, tmp, compression="zstd")
             with open(tmp, "rb+") as f:

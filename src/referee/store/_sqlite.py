@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -481,6 +481,36 @@ class VerdictStore(SQLiteFile):
         self._pending = 0
         return len(verdicts)
 
+    def append_shard(self, table: Any) -> int:
+        """Add verdicts that are not in the store as one new shard, straight from an Arrow table with
+        the shard schema (:func:`~referee.store._shards.shard_schema`): a bulk import, or a worker's
+        batch, that never passes through the journal. Returns the number of verdicts.
+
+        The table's verdict ids must be unique and new to the store (a duplicate within the table is
+        an error; one already in the store is not looked for, which would mean reading every shard).
+        Only answers may be added: ``error`` rows and ensembles belong in the journal.
+        """
+        from ._duck import shard_is_current
+
+        table = self._shards.conform(table)
+        if table.num_rows == 0:
+            return 0
+        self._shards.check_new(table, self.path)
+        with self._sql("write a shard"):
+            last = self._db.execute("SELECT MAX(seq) FROM shards").fetchone()[0]
+            seq = 0 if last is None else int(last) + 1
+            epoch = self.text_epoch()
+            current = shard_is_current(self, table)
+        self._shards.write_table(seq, table)
+        with self._sql("record the shard"), self._db:
+            self._db.execute("INSERT INTO shards VALUES (?, ?, ?, ?, ?)", (seq, table.num_rows, epoch, int(current), _now()))
+        if self._index is not None:
+            ids, questions = self._index
+            for vid, q in zip(table.column("verdict_id").to_pylist(), table.column("question").to_pylist()):
+                ids[vid] = seq
+                questions.setdefault(q, vid)
+        return table.num_rows
+
     def _shard_index(self) -> tuple[dict[str, int], dict[str, str]]:
         if self._index is None:
             ids: dict[str, int] = {}
@@ -545,23 +575,44 @@ class VerdictStore(SQLiteFile):
             if replace:  # a shard is immutable, and what it holds is an answer
                 raise StoreError(f"{self.path}: verdict {verdict.verdict_id} is in a shard and cannot be replaced")
             return False
-        two = len(verdict.systems) == 2
         with self._sql("store the verdict"):
-            texts = verdict.texts or self._texts_now_for(verdict.prompt_id, verdict.systems)
-            values = (verdict.verdict_id, verdict.question, verdict.judge_id, verdict.mode, verdict.prompt_id,
-                      json.dumps(verdict.systems), verdict.systems[0] if two else None,
-                      verdict.systems[1] if two else None, verdict.status, verdict.p_first, verdict.score,
-                      verdict.detail_json(), verdict.raw, verdict.error, verdict.prompt_tokens,
-                      verdict.completion_tokens, verdict.latency_s, verdict.cost, verdict.created_at,
-                      None if texts is None else json.dumps(texts))
+            values = self._values(verdict)
             with self._db:
                 cur = self._db.execute(_INSERT if replace else _INSERT_OVER_ERRORS, values)
-        if (self._shard_rows and cur.rowcount > 0 and verdict.status != "error"
-                and not verdict.judge_id.startswith(ENSEMBLE_PREFIX)):
-            self._pending += 1
-            if self._pending >= self._shard_rows:
-                self.flush_shards()
+        self._count_pending([verdict] if cur.rowcount > 0 else [])
         return cur.rowcount > 0
+
+    def put_many(self, verdicts: Iterable[Verdict]) -> int:
+        """Store verdicts in one transaction, each as :meth:`put` would; returns how many rows were
+        written. For a driver that commits the answers of a batch together."""
+        now = _now()
+        fresh = [v if v.created_at else v.model_copy(update={"created_at": now}) for v in verdicts]
+        index = self._shard_index()[0] if self._has_shards() else {}
+        fresh = [v for v in fresh if v.verdict_id not in index]
+        written = []
+        with self._sql("store the verdicts"), self._db:
+            for v in fresh:
+                if self._db.execute(_INSERT_OVER_ERRORS, self._values(v)).rowcount > 0:
+                    written.append(v)
+        self._count_pending(written)
+        return len(written)
+
+    def _values(self, verdict: Verdict) -> tuple:
+        two = len(verdict.systems) == 2
+        texts = verdict.texts or self._texts_now_for(verdict.prompt_id, verdict.systems)
+        return (verdict.verdict_id, verdict.question, verdict.judge_id, verdict.mode, verdict.prompt_id,
+                json.dumps(verdict.systems), verdict.systems[0] if two else None,
+                verdict.systems[1] if two else None, verdict.status, verdict.p_first, verdict.score,
+                verdict.detail_json(), verdict.raw, verdict.error, verdict.prompt_tokens,
+                verdict.completion_tokens, verdict.latency_s, verdict.cost, verdict.created_at,
+                None if texts is None else json.dumps(texts))
+
+    def _count_pending(self, written: Sequence[Verdict]) -> None:
+        if not self._shard_rows:
+            return
+        self._pending += sum(1 for v in written if v.status != "error" and not v.judge_id.startswith(ENSEMBLE_PREFIX))
+        if self._pending >= self._shard_rows:
+            self.flush_shards()
 
     def _texts_now_for(self, prompt_id: str, systems: list[str]) -> list[str] | None:
         row = self._db.execute("SELECT text FROM prompts WHERE prompt_id=?", (prompt_id,)).fetchone()
