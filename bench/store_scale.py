@@ -6,7 +6,7 @@ and noise, 1% of comparisons in one order only, 1% unparseable rows. The folder 
 (``verdicts.sqlite`` with judges, prompts and candidate texts; verdicts in ``verdicts/`` shards with
 the full shard schema, texts bound by their hashes), written once and cached under
 ``bench/.cache/store_scale``. Each measurement runs ``referee rate RUN --ci sandwich`` (clustered by
-prompt) in a fresh process and reads its wall time and peak RSS from ``wait4``. The baseline is the
+prompt) in a fresh process, which reports its own peak RSS (VmHWM). The baseline is the
 same command on the same verdicts in a plain SQLite store (the journal only: the Python road), at
 the sizes given to ``--baseline`` (building it and reading 10M rows through Python objects take
 tens of minutes).
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -120,19 +119,33 @@ def build(rows: int, folder: Path, *, sharded: bool = True, seed: int = 0) -> di
     return info
 
 
+# The child reports its own peak RSS (VmHWM) as it exits: getrusage's ru_maxrss would also count the
+# memory of this process, which the child held between fork and exec.
+_CHILD = """
+import atexit, sys
+def _peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            sys.stderr.write("PEAK_RSS_KB " + line.split()[1] + "\\n")
+atexit.register(_peak)
+sys.argv = ["referee", *sys.argv[1:]]
+from referee.cli import main
+main()
+"""
+
+
 def measure(folder: Path) -> dict:
     """``referee rate FOLDER --ci sandwich`` in a fresh process: wall seconds and peak RSS."""
     out = folder / "ratings.json"
-    cmd = [sys.executable, "-m", "referee", "rate", str(folder), "--ci", "sandwich", "-o", str(out)]
+    cmd = [sys.executable, "-c", _CHILD, "rate", str(folder), "--ci", "sandwich", "-o", str(out)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
-    err = proc.stderr.read().decode()
-    if status != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{err}")
+    if proc.returncode != 0:
+        raise SystemExit(f"referee rate {folder} --ci sandwich failed:\n{proc.stderr}")
+    peak = [int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("PEAK_RSS_KB ")]
     doc = json.loads(out.read_text())
-    return {"seconds": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    return {"seconds": round(wall, 2), "peak_rss_mb": round(peak[-1] / 1024, 1),
             "ratings": {r["system"]: r["rating"] for r in doc["ratings"]},
             "lower": {r["system"]: r["lower"] for r in doc["ratings"]}}
 

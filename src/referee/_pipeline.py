@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,6 +67,10 @@ class RankOptions(BaseModel):
                                 "and output tokens; a judge config's own `price` wins")
     max_cost: float | None = Field(default=None, description="stop asking once the next call would spend more "
                                    "than this many USD in total (priced judges)")
+    store: Literal["sqlite", "parquet"] = Field(
+        default="sqlite", description="parquet: answers move from the SQLite journal into append-only Parquet "
+        "shards (verdicts/ in the run folder) every shard_rows, and at the end of the run")
+    shard_rows: int = Field(default=50_000, ge=1, description="answers per Parquet shard (with store='parquet')")
 
     def run_dir(self) -> Path:
         if self.output is not None:
@@ -208,7 +212,9 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
     out_dir = options.run_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     provenance = start_provenance(options, cset, judges, started)
-    store = VerdictStore(out_dir / "verdicts.sqlite", lock=True)  # a second run on the folder stops here, unpaid
+    # A second run on the folder stops here, unpaid.
+    store = VerdictStore(out_dir / "verdicts.sqlite", lock=True,
+                         shard_rows=options.shard_rows if options.store == "parquet" else None)
     try:
         run_id = open_run(store, judges, cset, provenance)
         progress = JudgeProgress(meter=meter)
@@ -237,6 +243,9 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
         for entry, j in zip([provenance["judge"], *provenance.get("judges", [])], [judges[0], *judges]):
             entry.update(_probed(j))
         provenance["judge"]["fidelity"] = measured_fidelity(judges[0].judge_id)
+        if options.store == "parquet":
+            store.flush_shards()
+            provenance["store"] = {"kind": "parquet", "shards": len(store.shards())}
         store.finish_run(run_id, provenance)
     finally:
         store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -18,6 +19,11 @@ from . import app
 
 console = Console()
 
+
+
+class StoreKind(str, Enum):
+    sqlite = "sqlite"
+    parquet = "parquet"
 
 @app.command()
 def rank(
@@ -66,6 +72,10 @@ def rank(
                                           "{input, output} USD per 1M tokens; prices hosted judges' verdicts"),
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="stop asking once the next call would pass "
                                              "this many USD; rates what was judged (priced judges)"),
+    store: StoreKind = typer.Option(StoreKind.sqlite, "--store", help="sqlite: every verdict in verdicts.sqlite; parquet: "
+                              "answers also move, every --shard-rows, into append-only Parquet shards in verdicts/ "
+                              "(needs referee[parquet]); either is resumed and read by every command"),
+    shard_rows: int = typer.Option(50_000, "--shard-rows", min=1, help="answers per Parquet shard"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the calls, tokens, cost and time the run would "
                                  "take; ask nothing, write nothing"),
     seconds_per_call: Optional[float] = typer.Option(None, "--seconds-per-call", help="with --dry-run: the time "
@@ -83,7 +93,7 @@ def rank(
                           template=template, max_candidate_tokens=max_candidate_tokens, concurrency=concurrency,
                           judges=None if judges is None else [j.strip() for j in judges.split(",") if j.strip()],
                           judge_groups=[[j.strip() for j in g.split(",") if j.strip()] for g in judge_group or []]
-                          or None, prices=prices, max_cost=max_cost, **given)
+                          or None, prices=prices, max_cost=max_cost, store=store.value, shard_rows=shard_rows, **given)
     if dry_run:
         from .._estimate import estimate_rank
 
