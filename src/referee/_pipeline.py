@@ -71,6 +71,12 @@ class RankOptions(BaseModel):
         default="sqlite", description="parquet: answers move from the SQLite journal into append-only Parquet "
         "shards (verdicts/ in the run folder) every shard_rows, and at the end of the run")
     shard_rows: int = Field(default=50_000, ge=1, description="answers per Parquet shard (with store='parquet')")
+    engine: Literal["local", "ray"] = Field(default="local", description="ray: the judge's questions are asked by "
+                                            "Ray actors that each hold the judge; the store stays here")
+    ray_address: str | None = Field(default=None, description="an existing Ray cluster (auto, ray://HOST:PORT); "
+                                    "None starts a local instance")
+    workers: int = Field(default=2, ge=1, description="Ray actors (with engine='ray')")
+    worker_threads: int = Field(default=1, ge=1, description="CPUs and llama.cpp threads per Ray actor")
 
     def run_dir(self) -> Path:
         if self.output is not None:
@@ -209,18 +215,28 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
     cset, planner = load_and_plan(options)
     judges = build_judges(options, cset, judge)
     meter = price_judges(options, judges)  # before the folder exists: a --max-cost nothing obeys is refused
+    if options.engine == "ray":
+        from .engine import require_ray
+
+        require_ray()  # before the folder exists too
     out_dir = options.run_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     provenance = start_provenance(options, cset, judges, started)
     # A second run on the folder stops here, unpaid.
     store = VerdictStore(out_dir / "verdicts.sqlite", lock=True,
                          shard_rows=options.shard_rows if options.store == "parquet" else None)
+    engine = None
     try:
         run_id = open_run(store, judges, cset, provenance)
+        engine = start_run_engine(options, judges, judge)
         progress = JudgeProgress(meter=meter)
         if on_start is not None:
             on_start(progress)
-        verdicts = judge_all(planner, cset, judges, store, progress, on_verdict=on_verdict, seed=options.seed)
+        verdicts = judge_all(planner, cset, judges, store, progress, on_verdict=on_verdict, seed=options.seed,
+                             engine=engine)
+        if engine is not None:
+            provenance["engine"] = {"kind": "ray", "workers": engine.workers, "threads": options.worker_threads,
+                                    "address": options.ray_address, "retried_questions": engine.retried}
         outcomes = run_outcomes(store, judges, verdicts, options, provenance, stopped=bool(meter.stopped))
         screen, screen_progress = None, None
         if options.independence_check and not meter.stopped:  # the screen asks the judge too
@@ -248,6 +264,8 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
             provenance["store"] = {"kind": "parquet", "shards": len(store.shards())}
         store.finish_run(run_id, provenance)
     finally:
+        if engine is not None:
+            engine.shutdown()
         store.close()
     write_leaderboard(out_dir, rows, provenance)
     if options.report:
@@ -304,6 +322,22 @@ def build_judges(options: RankOptions, cset: CandidateSet, judge: Any = None) ->
     return judges
 
 
+def start_run_engine(options: RankOptions, judges: Sequence[Any], given: Any = None) -> Any:
+    """The run's engine (``None``: in-process); a judge object handed in cannot be rebuilt in a worker."""
+    if options.engine == "local":
+        return None
+    from .engine import start_engine
+
+    if given is not None:
+        raise InputError("--engine ray builds the judge in every worker from --judge; a judge object cannot be "
+                         "sent", field="--engine")
+    make = {"spec": options.judge, "n_ctx": options.n_ctx, "seed": options.seed, "min_mass": options.min_mass,
+            "mode": options.mode, "template": None if options.template is None else str(options.template),
+            **applicable_options(options, options.judge, [options.judge])}
+    return start_engine(options.engine, judges, make, workers=options.workers, threads=options.worker_threads,
+                        address=options.ray_address)
+
+
 def start_provenance(options: RankOptions, cset: CandidateSet, judges: Sequence[Any],
                      started: datetime) -> dict[str, Any]:
     """What ``run.json`` records before anything is asked: version, options, inputs, judges, seed."""
@@ -335,7 +369,8 @@ def open_run(store: VerdictStore, judges: Sequence[Any], cset: CandidateSet, pro
 
 
 def judge_all(planner: Any, cset: CandidateSet, judges: Sequence[Any], store: VerdictStore, progress: JudgeProgress,
-              *, on_verdict: Callable[[Verdict, bool], None] | None = None, seed: int = 0) -> list[Verdict]:
+              *, on_verdict: Callable[[Verdict, bool], None] | None = None, seed: int = 0,
+              engine: Any = None) -> list[Verdict]:
     """Every verdict the run needs: the planner's batches for the pairwise judges (steered by the
     judges' mean outcome of each comparison), then every candidate for the others. Stops early
     when the cost meter does; every verdict is in the store as it lands."""
@@ -348,7 +383,7 @@ def judge_all(planner: Any, cset: CandidateSet, judges: Sequence[Any], store: Ve
             break
         sums: dict[tuple[str, frozenset[str]], list[tuple[str, float]]] = {}
         for j in pairwise:
-            got = judge_comparisons(batch, cset, j, store, progress=progress, on_verdict=on_verdict)
+            got = judge_comparisons(batch, cset, j, store, progress=progress, on_verdict=on_verdict, engine=engine)
             verdicts.extend(got)
             for o in outcomes_from_verdicts(got):
                 sums.setdefault((o.prompt_id, frozenset((o.system_a, o.system_b))), []).append((o.system_a, o.p_a))

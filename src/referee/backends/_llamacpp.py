@@ -29,7 +29,8 @@ class LlamaCppBackend:
     Args:
         model: a packaged model name or a path to a GGUF file (see :func:`resolve_model`).
         n_ctx: context window in tokens.
-        n_threads: CPU threads (default: all cores).
+        n_threads: CPU threads (default: ``REFEREE_THREADS`` if set, which a Ray actor sets to the
+            CPUs it holds, else all cores).
         seed: llama.cpp's seed (no sampling happens; recorded for provenance).
     """
 
@@ -42,7 +43,7 @@ class LlamaCppBackend:
         self._lib = llama_cpp
         self.model_spec = model
         self.path, self.sha256, self.model_name = resolve_model(model)
-        self.n_threads = n_threads or os.cpu_count() or 1
+        self.n_threads = n_threads or int(os.environ.get("REFEREE_THREADS") or 0) or os.cpu_count() or 1
         self.seed = seed
         try:
             self.llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=self.n_threads,

@@ -25,6 +25,11 @@ class StoreKind(str, Enum):
     sqlite = "sqlite"
     parquet = "parquet"
 
+
+class EngineKind(str, Enum):
+    local = "local"
+    ray = "ray"
+
 @app.command()
 def rank(
     candidates: list[Path] = typer.Argument(..., help="JSONL/CSV/JSON/Parquet file(s) or a folder of per-system files"),
@@ -76,6 +81,12 @@ def rank(
                               "answers also move, every --shard-rows, into append-only Parquet shards in verdicts/ "
                               "(needs referee[parquet]); either is resumed and read by every command"),
     shard_rows: int = typer.Option(50_000, "--shard-rows", min=1, help="answers per Parquet shard"),
+    engine: EngineKind = typer.Option(EngineKind.local, "--engine", help="ray: Ray actors, each holding the judge, "
+                                      "answer the questions; the store stays here (needs referee[ray])"),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="an existing Ray cluster (auto, "
+                                              "ray://HOST:PORT); default: start a local instance"),
+    workers: int = typer.Option(2, "--workers", min=1, help="Ray actors (--engine ray)"),
+    worker_threads: int = typer.Option(1, "--worker-threads", min=1, help="CPUs and llama.cpp threads per actor"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the calls, tokens, cost and time the run would "
                                  "take; ask nothing, write nothing"),
     seconds_per_call: Optional[float] = typer.Option(None, "--seconds-per-call", help="with --dry-run: the time "
@@ -93,7 +104,9 @@ def rank(
                           template=template, max_candidate_tokens=max_candidate_tokens, concurrency=concurrency,
                           judges=None if judges is None else [j.strip() for j in judges.split(",") if j.strip()],
                           judge_groups=[[j.strip() for j in g.split(",") if j.strip()] for g in judge_group or []]
-                          or None, prices=prices, max_cost=max_cost, store=store.value, shard_rows=shard_rows, **given)
+                          or None, prices=prices, max_cost=max_cost, store=store.value, shard_rows=shard_rows,
+                          engine=engine.value, ray_address=ray_address, workers=workers,
+                          worker_threads=worker_threads, **given)
     if dry_run:
         from .._estimate import estimate_rank
 

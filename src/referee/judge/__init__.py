@@ -13,9 +13,10 @@ from ._fidelity import measured_fidelity
 from ._cost import CostLimitReached, CostMeter, apply_prices, backend_kind, estimate_call, load_prices
 from ._make import judge_kind, read_config_file
 from ._run import ordered_requests
+from ._concurrent import judge_many
 from ._pointwise import DEFAULT_TAXONOMY, Diagnosis, RubricJudge, YesProbabilityJudge, parse_rubric
 
-__all__ = ["CostLimitReached", "CostMeter", "apply_prices", "backend_kind", "estimate_call", "judge_kind", "load_prices", "read_config_file",
+__all__ = ["judge_many", "CostLimitReached", "CostMeter", "apply_prices", "backend_kind", "estimate_call", "judge_kind", "load_prices", "read_config_file",
            "ordered_requests", "CAREFUL_TEMPLATE", "DEFAULT_TEMPLATE", "GUARDED_TEMPLATE", "TRUNCATION_MARKER", "QUESTION_TRUNCATION_MARKER",
            "REFERENCE_TRUNCATION_MARKER", "Answer", "JudgeProgress", "PairwiseLogprobJudge",
            "PairwiseTemplate", "defang", "judge_comparisons", "make_judge",

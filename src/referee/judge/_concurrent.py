@@ -117,13 +117,15 @@ class Lookahead(Generic[P]):
 
 
 def pairwise_lookahead(judge: Any, store: Any, candidates: Any, requests: Sequence[tuple[str, str, str]],
-                       meter: CostMeter | None = None) -> Lookahead[tuple[str, str, str]]:
-    """A :class:`Lookahead` over pairwise requests ``(prompt_id, first, second)``, fetched by :func:`judge_many`."""
+                       meter: CostMeter | None = None, engine: Any = None) -> Lookahead[tuple[str, str, str]]:
+    """A :class:`Lookahead` over pairwise requests ``(prompt_id, first, second)``, fetched by
+    :func:`judge_many`, or by ``engine.judge_batch`` (e.g. Ray actors) in batches of ``engine.chunk``."""
     from ..store import question_key, verdict_id
 
     workers = concurrent_backend(judge)
     usable = (callable(getattr(getattr(judge, "backend", None), "map", None))
               and (isinstance(judge, PairwiseLogprobJudge) or callable(getattr(judge, "ajudge", None))))
+    usable = usable or engine is not None
     items = []
     if usable or (meter is not None and meter.max_usd is not None):
         for prompt_id, first, second in requests:
@@ -131,7 +133,8 @@ def pairwise_lookahead(judge: Any, store: Any, candidates: Any, requests: Sequen
             c1, c2 = candidates.candidates[(prompt_id, first)], candidates.candidates[(prompt_id, second)]
             q = question_key(judge.judge_id, judge.mode, prompt.text, [c1.output, c2.output])
             items.append((verdict_id(q, prompt_id, [first, second]), q, (prompt.text, c1.output, c2.output)))
-    return Lookahead(store, items, (lambda qs: judge_many(judge, qs)) if usable else None, 4 * workers,
+    fetch = engine.judge_batch if engine is not None else (lambda qs: judge_many(judge, qs))
+    return Lookahead(store, items, fetch if usable else None, engine.chunk if engine is not None else 4 * workers,
                      meter=meter, estimate=lambda q: call_cost(judge, [q[1], q[2]], q[0]))
 
 

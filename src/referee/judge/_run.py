@@ -77,7 +77,7 @@ def ordered_requests(comparisons: Iterable[Comparison], systems: list[str]) -> l
 def judge_comparisons(comparisons: Iterable[Comparison], candidates: CandidateSet, judge: PairwiseLogprobJudge,
                       store: VerdictStore, *, progress: JudgeProgress | None = None,
                       on_verdict: Callable[[Verdict, bool], None] | None = None,
-                      max_consecutive_errors: int = 5) -> list[Verdict]:
+                      max_consecutive_errors: int = 5, engine: Any = None) -> list[Verdict]:
     """Judge every comparison in both orders; each verdict is committed to ``store`` as it lands.
 
     A question already answered in the store is not asked again (errors are: they are no answer).
@@ -91,6 +91,7 @@ def judge_comparisons(comparisons: Iterable[Comparison], candidates: CandidateSe
         on_verdict: called with each verdict and whether it came from the store.
         max_consecutive_errors: stop with :class:`BackendError` after this many errors in a row,
             rather than filling the store with errors from a dead backend.
+        engine: where the questions are asked (:class:`referee.engine.RayEngine`); ``None``: here.
 
     Returns:
         The verdicts, one per (comparison, order), in the order judged.
@@ -101,7 +102,7 @@ def judge_comparisons(comparisons: Iterable[Comparison], candidates: CandidateSe
     out: list[Verdict] = []
     streak = 0
     from ._concurrent import pairwise_lookahead  # HTTP judges: the next questions go out concurrently
-    ahead = pairwise_lookahead(judge, store, candidates, reqs, meter=progress.meter)
+    ahead = pairwise_lookahead(judge, store, candidates, reqs, meter=progress.meter, engine=engine)
     for prompt_id, first, second in reqs:
         prompt = candidates.prompts[prompt_id]
         c1, c2 = candidates.candidates[(prompt_id, first)], candidates.candidates[(prompt_id, second)]

@@ -27,17 +27,26 @@ from ..rate import Pairs
 from ..store import POINTWISE_MODES, VerdictStore
 from ..store._duck import answers_sql, connect
 
-# Comparisons of the chosen judge as (prompt_id, a, b, o, w): ``o`` is P(a better), a < b.
+# One judge's pairwise comparisons, each presentation order averaged, for the prompts in
+# [$lo, $hi) (either end open when NULL): memory stays bounded by the largest prompt range.
+_COMPARISONS = """
+INSERT INTO c
+SELECT prompt_id, least(system_first, system_second) AS a, greatest(system_first, system_second) AS b,
+       avg(p_first) FILTER (WHERE system_first < system_second) AS p_ab,
+       avg(p_first) FILTER (WHERE system_first > system_second) AS p_ba
+FROM ({answers}) v
+WHERE p_first IS NOT NULL AND system_second IS NOT NULL
+  AND ($lo IS NULL OR prompt_id >= $lo) AND ($hi IS NULL OR prompt_id < $hi)
+GROUP BY prompt_id, a, b, bound
+"""
+
+# Comparisons as outcomes (prompt_id, a, b, o, w): ``o`` is P(a better), a < b; ``e`` the
+# comparison's position effect where both orders are usable. A view: the 50M comparisons of 100M
+# verdicts are read, not copied.
 _PAIRWISE = """
-CREATE TEMP TABLE outcomes AS
-WITH v AS ({answers}),
-c AS (
-    SELECT prompt_id, least(system_first, system_second) AS a, greatest(system_first, system_second) AS b,
-           avg(p_first) FILTER (WHERE system_first < system_second) AS p_ab,
-           avg(p_first) FILTER (WHERE system_first > system_second) AS p_ba
-    FROM v WHERE p_first IS NOT NULL AND system_second IS NOT NULL
-    GROUP BY prompt_id, a, b, bound),
-d AS (SELECT coalesce(avg((p_ab + p_ba - 1) / 2), 0) AS d FROM c WHERE p_ab IS NOT NULL AND p_ba IS NOT NULL)
+CREATE TABLE d AS SELECT coalesce(avg((p_ab + p_ba - 1) / 2), 0) AS d FROM c
+    WHERE p_ab IS NOT NULL AND p_ba IS NOT NULL;
+CREATE VIEW outcomes AS
 SELECT prompt_id, a, b,
        CASE WHEN p_ab IS NOT NULL AND p_ba IS NOT NULL THEN (p_ab + 1 - p_ba) / 2
             WHEN p_ab IS NOT NULL THEN greatest(0, least(1, p_ab - d))
@@ -48,7 +57,7 @@ FROM c, d
 """
 
 _POINTWISE = """
-CREATE TEMP TABLE outcomes AS
+CREATE TABLE outcomes AS
 WITH v AS ({answers}),
 s AS (
     SELECT prompt_id, system_first AS sys, any_value(score) AS score,
@@ -79,6 +88,23 @@ SELECT prompt_id, system, sum(r) AS s FROM (
     SELECT prompt_id, a AS system, r FROM r UNION ALL SELECT prompt_id, b AS system, -r FROM r)
 GROUP BY prompt_id, system
 """
+
+
+# Verdicts grouped into comparisons at once: about 0.5 GB of DuckDB's memory.
+PARTITION_ROWS = 5_000_000
+
+
+def _prompt_ranges(store: VerdictStore, partition_rows: int) -> list[tuple[str | None, str | None]]:
+    """Ranges ``[lo, hi)`` of prompt ids (open at both ends overall) with about ``partition_rows``
+    verdicts each, assuming verdicts spread evenly over the store's prompts."""
+    rows = sum(s["rows"] for s in store.shard_info())
+    prompts = sorted(store.prompts())
+    k = min(max(1, -(-rows // partition_rows)), max(1, len(prompts)))
+    if k == 1:
+        return [(None, None)]
+    cuts = [prompts[len(prompts) * i // k] for i in range(1, k)]
+    cuts = sorted(set(cuts))
+    return list(zip([None, *cuts], [*cuts, None]))
 
 
 @dataclass
@@ -121,11 +147,16 @@ class PairSums:
             self._con = None
 
 
-def pair_sums(store: VerdictStore, judge_id: str, *, threads: int | None = None) -> PairSums:
+def pair_sums(store: VerdictStore, judge_id: str, *, threads: int | None = None,
+              partition_rows: int = PARTITION_ROWS) -> PairSums:
     """Sum one pairwise, pointwise or verifier judge's current verdicts over unique pairs, in DuckDB.
 
     Equal, within floating point, to aggregating :func:`~referee.outcomes.judge_outcomes` of the same
-    judge (a test asserts it). Listwise judges and stored ensembles take the Python road.
+    judge (a test asserts it). Listwise judges and stored ensembles take the Python road. Pairwise
+    verdicts are grouped into comparisons one range of prompt ids at a time, each holding about
+    ``partition_rows`` verdicts; a comparison never spans two prompts, so the ranges add up exactly,
+    and shards written prompt by prompt (as ``rank`` writes them) let DuckDB skip the row groups
+    outside a range.
 
     Raises:
         RatingError: the judge is listwise or an ensemble, or has no usable verdict.
@@ -137,7 +168,13 @@ def pair_sums(store: VerdictStore, judge_id: str, *, threads: int | None = None)
     con = connect(threads)
     try:
         answers, params = answers_sql(store, con, judge_id, (mode,))
-        con.execute((_PAIRWISE if mode == "pairwise" else _POINTWISE).format(answers=answers), params)
+        if mode == "pairwise":
+            con.execute("CREATE TABLE c (prompt_id VARCHAR, a VARCHAR, b VARCHAR, p_ab DOUBLE, p_ba DOUBLE)")
+            for lo, hi in _prompt_ranges(store, partition_rows):
+                con.execute(_COMPARISONS.format(answers=answers), {**params, "lo": lo, "hi": hi})
+            con.execute(_PAIRWISE)
+        else:
+            con.execute(_POINTWISE.format(answers=answers), params)
         got = con.execute(_SUMS).fetchnumpy()
         if not len(got["a"]):
             raise RatingError(f"judge {judge_id} has no usable verdicts to rate")

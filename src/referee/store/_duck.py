@@ -8,7 +8,9 @@ other is checked row by row against the current texts, as :meth:`VerdictStore.ve
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from typing import Any
 
@@ -24,16 +26,20 @@ HOT = ("prompt_id", "system_first", "system_second", "status", "p_first", "score
 
 
 def connect(threads: int | None = None, memory: str = DEFAULT_MEMORY):
-    """A DuckDB connection limited to ``threads`` (default: the machine's cores) and ``memory``,
-    spilling to the system's temporary folder."""
+    """A DuckDB connection limited to ``threads`` (default: the machine's cores) and ``memory``, on a
+    scratch database file in the system's temporary folder (removed when the process exits): an
+    in-memory database cannot move its tables to disk, and the per-comparison table of 100M
+    verdicts is several GB."""
     try:
         import duckdb
     except ImportError:
         raise StoreError("aggregating Parquet verdict shards needs duckdb: pip install 'referee[parquet]'") from None
-    con = duckdb.connect()
+    scratch = tempfile.mkdtemp(prefix="referee-duckdb-")
+    atexit.register(shutil.rmtree, scratch, True)
+    con = duckdb.connect(os.path.join(scratch, "aggregate.duckdb"))
     con.execute(f"SET threads={int(threads or os.cpu_count() or 1)}")
     con.execute("SET memory_limit=$m", {"m": memory})
-    con.execute("SET temp_directory=$t", {"t": os.path.join(tempfile.gettempdir(), "referee-duckdb")})
+    con.execute("SET temp_directory=$t", {"t": os.path.join(scratch, "spill")})
     con.execute("SET preserve_insertion_order=false")
     return con
 
@@ -69,9 +75,11 @@ def answers_sql(store: VerdictStore, con: Any, judge_id: str, modes: tuple[str, 
     """
     import pyarrow as pa
 
-    shards = store.shards()
-    clean = [str(p) for p, ok in shards if ok]
-    checked = [str(p) for p, ok in shards if not ok]
+    shards = store.shard_info()
+    # Shards about the current texts whose verdicts all name them need neither check nor texts read.
+    bound = [str(s["path"]) for s in shards if s["current"] and s["bound"]]
+    clean = [str(s["path"]) for s in shards if s["current"] and not s["bound"]]
+    checked = [str(s["path"]) for s in shards if not s["current"]]
     rows = [v for v in store.verdicts(judge_id=judge_id, shards=False) if v.mode in modes and v.status == "ok"]
     journal = pa.table({
         "prompt_id": pa.array([v.prompt_id for v in rows], pa.string()),
@@ -88,6 +96,9 @@ def answers_sql(store: VerdictStore, con: Any, judge_id: str, modes: tuple[str, 
     cols = ", ".join(f"r.{c}" for c in HOT)
     where = "r.judge_id = $judge AND list_contains($modes, r.mode) AND r.status = 'ok'"
     parts = ["SELECT * FROM journal"]
+    if bound:
+        params["bound"] = bound
+        parts.append(f"SELECT {cols}, true AS bound FROM read_parquet($bound) r WHERE {where}")
     if clean:
         params["clean"] = clean
         parts.append(f"SELECT {cols}, r.texts IS NOT NULL AS bound FROM read_parquet($clean) r WHERE {where}")

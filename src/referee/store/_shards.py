@@ -68,6 +68,11 @@ class ShardLog:
     def path(self, seq: int) -> Path:
         return self.folder / shard_name(seq)
 
+    def null_texts(self, path: Path) -> int:
+        """How many verdicts of a shard name no texts."""
+        _, pq = _pa()
+        return pq.read_table(path, columns=["texts"]).column("texts").null_count
+
     def write(self, seq: int, rows: Sequence[dict[str, Any]]) -> Path:
         """Write one shard of rows (:func:`verdict_row`), see :meth:`write_table`."""
         pa, _ = _pa()

@@ -73,14 +73,15 @@ CREATE TABLE IF NOT EXISTS runs (
 # Shards (see referee.store._shards): one row per shard file, written in the transaction that
 # deletes its verdicts from the journal. ``current`` says every verdict in it was about the texts
 # current at ``epoch`` (the count of text replacements so far): while no text changes, readers
-# need not check its bindings one by one.
+# need not check its bindings one by one; ``bound`` that every verdict in it names its texts.
 _SHARDS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS shards (
     seq INTEGER PRIMARY KEY,
     rows INTEGER NOT NULL,
     epoch INTEGER NOT NULL,
     current INTEGER NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    bound INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -219,6 +220,7 @@ class VerdictStore(SQLiteFile):
         try:
             self._db = self._connect(readonly, busy_timeout)
             if not readonly:
+                self._add_bound_column()
                 self._drop_orphan_shards()
             self._pending = self._journal_answers() if shard_rows else 0
         except BaseException:
@@ -438,10 +440,31 @@ class VerdictStore(SQLiteFile):
         epoch = self.text_epoch() if rows else 0
         return [(self._shards.path(r["seq"]), bool(r["current"]) and r["epoch"] == epoch) for r in rows]
 
+    def shard_info(self) -> list[dict[str, Any]]:
+        """Each shard as ``{"path", "rows", "current", "bound"}``: ``current`` as in :meth:`shards`,
+        ``bound`` whether every verdict in it names the texts it judged."""
+        with self._sql("read the shard table"):
+            rows = self._shard_table()
+        epoch = self.text_epoch() if rows else 0
+        return [{"path": self._shards.path(r["seq"]), "rows": r["rows"],
+                 "bound": "bound" in r.keys() and bool(r["bound"]),
+                 "current": bool(r["current"]) and r["epoch"] == epoch} for r in rows]
+
     def _journal_answers(self) -> int:
         with self._sql("read the store"):
             return int(self._db.execute("SELECT COUNT(*) FROM verdicts WHERE status != 'error' AND judge_id NOT "
                                         "LIKE ?", (ENSEMBLE_PREFIX + "%",)).fetchone()[0])
+
+    def _add_bound_column(self) -> None:
+        """Shard tables from before ``bound`` gain it, filled from the shards themselves."""
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(shards)")}
+        if "bound" in cols:
+            return
+        rows = self._db.execute("SELECT seq FROM shards").fetchall()
+        bound = [(int(self._shards.null_texts(self._shards.path(r[0])) == 0), r[0]) for r in rows]
+        with self._db:
+            self._db.execute("ALTER TABLE shards ADD COLUMN bound INTEGER NOT NULL DEFAULT 0")
+            self._db.executemany("UPDATE shards SET bound=? WHERE seq=?", bound)
 
     def _drop_orphan_shards(self) -> None:
         listed = {p for p, _ in self.shards()}
@@ -471,7 +494,9 @@ class VerdictStore(SQLiteFile):
             epoch = self.text_epoch()
         self._shards.write(seq, [verdict_row(v) for v in verdicts])
         with self._sql("record the shard"), self._db:
-            self._db.execute("INSERT INTO shards VALUES (?, ?, ?, ?, ?)", (seq, len(verdicts), epoch, int(current), _now()))
+            self._db.execute("INSERT INTO shards VALUES (?, ?, ?, ?, ?, ?)",
+                             (seq, len(verdicts), epoch, int(current), _now(), int(all(v.texts is not None
+                                                                                      for v in verdicts))))
             self._db.executemany("DELETE FROM verdicts WHERE verdict_id=?", [(v.verdict_id,) for v in verdicts])
         if self._index is not None:
             ids, questions = self._index
@@ -503,7 +528,8 @@ class VerdictStore(SQLiteFile):
             current = shard_is_current(self, table)
         self._shards.write_table(seq, table)
         with self._sql("record the shard"), self._db:
-            self._db.execute("INSERT INTO shards VALUES (?, ?, ?, ?, ?)", (seq, table.num_rows, epoch, int(current), _now()))
+            self._db.execute("INSERT INTO shards VALUES (?, ?, ?, ?, ?, ?)",
+                             (seq, table.num_rows, epoch, int(current), _now(), int(table.column("texts").null_count == 0)))
         if self._index is not None:
             ids, questions = self._index
             for vid, q in zip(table.column("verdict_id").to_pylist(), table.column("question").to_pylist()):

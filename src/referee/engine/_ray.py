@@ -1,0 +1,168 @@
+"""Judging on Ray: actors that each hold one judge, fed batches of questions by the driver.
+
+The driver plans, keeps the store and commits every answer as the judging loop consumes it,
+exactly as in-process; only the asking moves. The loop's look-ahead (:class:`referee.judge.Lookahead`)
+hands the engine the next questions the store cannot answer; the engine cuts them into one
+contiguous slice per actor (consecutive questions share a prompt prefix, which llama.cpp's KV
+cache reuses), sends the slices at once and returns the answers in order. An actor that dies
+(``kill -9``, a lost node) loses only its slice: the slice goes to another live actor, and Ray
+restarts the dead one (``max_restarts``), which loads its model again. When no actor is left the
+run stops with :class:`~referee.errors.BackendError`; every answer committed so far stays.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import BackendError, InputError
+
+# How many times Ray brings back a dead actor before giving up on it.
+MAX_RESTARTS = 3
+# Questions per actor in one look-ahead batch: enough to keep each busy while the driver commits.
+PER_WORKER = 8
+
+
+def require_ray():
+    """The ``ray`` module, or the InputError that says how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--engine ray needs Ray: pip install -e '.[ray]' (or pip install 'referee[ray]')",
+                         field="--engine") from None
+    return ray
+
+
+class _JudgeWorker:
+    """One judge in one Ray actor (a llama.cpp model loaded once, with its own threads, or an HTTP client)."""
+
+    def __init__(self, spec: str, options: dict[str, Any], threads: int) -> None:
+        os.environ["REFEREE_THREADS"] = str(threads)
+        from ..judge import make_judge
+
+        self.judge = make_judge(spec, **options)
+
+    def judge_id(self) -> str:
+        return self.judge.judge_id
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def judge_many(self, questions: list[tuple[str, str, str]]) -> list[Any]:
+        from ..judge import judge_many
+
+        return judge_many(self.judge, questions)
+
+
+class RayEngine:
+    """Pairwise questions answered by ``workers`` Ray actors, each holding the judge ``spec``.
+
+    Args:
+        spec: the judge spec (as ``--judge``), built in every actor with ``options`` (``make_judge``'s).
+        judge_id: the driver's judge id; an actor whose judge differs (another model file on its node)
+            is refused before anything is asked.
+        workers: actors to start.
+        threads: CPUs (and llama.cpp threads) per actor.
+        address: an existing cluster (``auto``, ``ray://HOST:PORT``); ``None`` starts a local
+            instance with ``workers * threads`` CPUs, stopped by :meth:`shutdown`.
+    """
+
+    def __init__(self, spec: str, options: dict[str, Any], judge_id: str, *, workers: int = 2, threads: int = 1,
+                 address: str | None = None) -> None:
+        ray = require_ray()
+        if workers < 1 or threads < 1:
+            raise InputError("--workers and --worker-threads must be at least 1", field="--workers")
+        self._own = not ray.is_initialized()
+        if self._own:
+            kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                  "configure_logging": False}
+            try:
+                if address:
+                    ray.init(address=address, **kw)
+                else:
+                    ray.init(num_cpus=workers * threads, **kw)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                raise BackendError(f"cannot reach the Ray cluster at {address or 'a new local instance'}: {e}") from e
+        actor = ray.remote(num_cpus=threads, max_restarts=MAX_RESTARTS, max_task_retries=0)(_JudgeWorker)
+        self.actors = [actor.remote(spec, options, threads) for _ in range(workers)]
+        try:
+            ids = ray.get([a.judge_id.remote() for a in self.actors])
+        except ray.exceptions.RayError as e:
+            self.shutdown()
+            raise BackendError(f"the Ray workers could not build judge {spec}: {_reason(e)}") from e
+        wrong = {i for i in ids if i != judge_id}
+        if wrong:
+            self.shutdown()
+            raise BackendError(f"a Ray worker's judge {sorted(wrong)[0]} is not the driver's {judge_id}: the nodes "
+                               f"hold different model files or templates")
+        self.judge_id = judge_id
+        self.workers = workers
+        self.chunk = PER_WORKER * workers
+        self.retried = 0
+
+    def judge_batch(self, questions: Sequence[tuple[str, str, str]]) -> list[Any]:
+        """Answers to ``(question, first, second)`` triples, in order, from the actors at once."""
+        ray = require_ray()
+        questions = list(questions)
+        if not questions:
+            return []
+        n = min(len(self.actors), len(questions))
+        size = -(-len(questions) // n)
+        slices = [(i, questions[i:i + size]) for i in range(0, len(questions), size)]
+        pending = {self.actors[k].judge_many.remote(sl): (k, start, sl) for k, (start, sl) in enumerate(slices)}
+        out: list[Any] = [None] * len(questions)
+        failures = 0
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ref = ready[0]
+            k, start, sl = pending.pop(ref)
+            try:
+                answers = ray.get(ref)
+            except ray.exceptions.RayTaskError:
+                raise  # the judge itself failed: a bug, not a lost worker
+            except ray.exceptions.RayError as e:
+                failures += 1
+                if failures > len(self.actors) * (MAX_RESTARTS + 1):
+                    raise BackendError(f"the Ray workers keep dying ({failures} lost slices; last: {_reason(e)}); "
+                                       "every answer committed so far is kept, and running again continues") from e
+                self.retried += len(sl)
+                other = (k + failures) % len(self.actors)  # another actor; the dead one restarts meanwhile
+                pending[self.actors[other].judge_many.remote(sl)] = (other, start, sl)
+                continue
+            out[start:start + len(sl)] = answers
+        return out
+
+    def worker_pids(self) -> list[int]:
+        """The actors' process ids (for tests that kill one)."""
+        return require_ray().get([a.pid.remote() for a in self.actors])
+
+    def shutdown(self) -> None:
+        ray = require_ray()
+        for a in getattr(self, "actors", []):
+            try:
+                ray.kill(a)
+            except Exception:  # noqa: BLE001 - an actor already gone is what we wanted
+                pass
+        self.actors = []
+        if self._own and ray.is_initialized():
+            ray.shutdown()
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__
+
+
+def start_engine(engine: str, judges: Sequence[Any], make_options: dict[str, Any], *, workers: int, threads: int,
+                 address: str | None) -> RayEngine | None:
+    """The engine a run asks: ``None`` in-process, a :class:`RayEngine` for ``"ray"`` (one judge, pairwise)."""
+    if engine == "local":
+        return None
+    if engine != "ray":
+        raise InputError(f"unknown engine {engine!r}: local or ray", field="--engine")
+    if len(judges) != 1 or getattr(judges[0], "mode", "pairwise") != "pairwise":
+        raise InputError("--engine ray runs one pairwise judge for now (not --judges, not --mode pointwise or "
+                         "listwise)", field="--engine")
+    spec = make_options.pop("spec")
+    return RayEngine(spec, make_options, judges[0].judge_id, workers=workers, threads=threads, address=address)
