@@ -98,7 +98,8 @@ class RayEngine:
                                f"hold different model files or templates")
         self.judge_id = judge_id
         self.workers = workers
-        self.chunk = PER_WORKER * workers
+        # An HTTP judge keeps `concurrency` requests in flight in each actor: give it four times that.
+        self.chunk = workers * max(PER_WORKER, 4 * int(options.get("concurrency") or 1))
         self.retried = 0
 
     def judge_batch(self, questions: Sequence[tuple[str, str, str]]) -> list[Any]:
