@@ -115,3 +115,14 @@ def kill_9_after(proc, db: Path, rows: int, *, table: str = "generations", timeo
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     return count()
+
+
+def example_subset(folder, n_prompts: int = 8):
+    """The first ``n_prompts`` prompts of the example file, as a candidates file in ``folder``."""
+    import json as _json
+
+    rows = [_json.loads(line) for line in EXAMPLE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    keep = list(dict.fromkeys(r["prompt_id"] for r in rows))[:n_prompts]
+    path = folder / f"example-{n_prompts}.jsonl"
+    path.write_text("".join(_json.dumps(r) + "\n" for r in rows if r["prompt_id"] in keep), encoding="utf-8")
+    return path

@@ -15,7 +15,7 @@ import pytest
 from referee import RankOptions, rank
 from referee.errors import InputError
 
-from conftest import EXAMPLE
+from conftest import EXAMPLE, example_subset
 
 pytest.importorskip("ray")  # an optional extra; the test extras install it, so CI runs these
 
@@ -42,11 +42,12 @@ def _actor_pids():
 
 
 def test_rank_on_ray_gives_the_in_process_verdicts_and_ratings(tmp_path):
-    here = rank(RankOptions(candidates=[EXAMPLE], output=tmp_path / "local", **COMMON))
-    there = rank(RankOptions(candidates=[EXAMPLE], output=tmp_path / "ray", engine="ray", workers=2,
+    cands = example_subset(tmp_path)
+    here = rank(RankOptions(candidates=[cands], output=tmp_path / "local", **COMMON))
+    there = rank(RankOptions(candidates=[cands], output=tmp_path / "ray", engine="ray", workers=2,
                              worker_threads=1, **COMMON))
     a, b = _verdicts(tmp_path / "local"), _verdicts(tmp_path / "ray")
-    assert set(a) == set(b) and len(a) == 96  # the same questions, by id
+    assert set(a) == set(b) and len(a) == 32  # the same questions, by id
     assert max(abs(a[k] - b[k]) for k in a) < 1e-3  # llama.cpp with 1 thread vs 2: the same within numerics
     ra = {r["system"]: r["rating"] for r in here.rows}
     rb = {r["system"]: r["rating"] for r in there.rows}
@@ -54,7 +55,7 @@ def test_rank_on_ray_gives_the_in_process_verdicts_and_ratings(tmp_path):
     run = json.loads((tmp_path / "ray" / "run.json").read_text())
     assert run["engine"]["kind"] == "ray" and run["engine"]["workers"] == 2
     # A rerun on Ray finds everything in the store and sends nothing.
-    again = rank(RankOptions(candidates=[EXAMPLE], output=tmp_path / "ray", engine="ray", **COMMON))
+    again = rank(RankOptions(candidates=[cands], output=tmp_path / "ray", engine="ray", **COMMON))
     assert again.provenance["verdicts"]["asked"] == 0
 
 
@@ -72,15 +73,16 @@ def test_a_worker_killed_mid_run_is_replaced_and_no_question_is_asked_twice(tmp_
 
     def on_verdict(v, from_store):
         seen.append(v.verdict_id)
-        if len(seen) == 20:
+        if len(seen) == 4:  # the first batch is in; the second goes out now
             threading.Thread(target=kill_one_later, daemon=True).start()
 
-    res = rank(RankOptions(candidates=[EXAMPLE], output=tmp_path / "run", engine="ray", workers=2, **COMMON),
+    res = rank(RankOptions(candidates=[example_subset(tmp_path)], output=tmp_path / "run", engine="ray", workers=2,
+                           **COMMON),
                on_verdict=on_verdict)
     assert killed, "no actor process was found to kill"
     rows = sqlite3.connect(tmp_path / "run" / "verdicts.sqlite").execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
-    assert rows == 96 and len(seen) == 96 and len(set(seen)) == 96
-    assert res.provenance["verdicts"]["asked"] == 96  # the lost slice was asked again, nothing else
+    assert rows == 32 and len(seen) == 32 and len(set(seen)) == 32
+    assert res.provenance["verdicts"]["asked"] == 32  # the lost slice was asked again, nothing else
     assert res.provenance["engine"]["retried_questions"] > 0
 
 

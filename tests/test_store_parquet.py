@@ -237,17 +237,18 @@ def test_every_reader_reads_a_sharded_store_as_its_sqlite_twin(tmp_path, monkeyp
 def test_rank_store_parquet_writes_shards_resumes_and_reports_like_sqlite(tmp_path, monkeypatch, capsys):
     import json
 
-    from conftest import EXAMPLE, run_cli
+    from conftest import example_subset, run_cli
     from referee.report._html import build_report
 
     a, b = tmp_path / "sqlite", tmp_path / "parquet"
     common = ["--judge", "smollm2-135m", "--plan", "baseline", "--baseline", "concise-expert", "--n-boot", "50",
               "--no-independence-check", "--no-report"]
-    assert run_cli(monkeypatch, "rank", EXAMPLE, "-o", a, *common) == 0
-    assert run_cli(monkeypatch, "rank", EXAMPLE, "-o", b, *common, "--store", "parquet", "--shard-rows", "30") == 0
+    cands = example_subset(tmp_path)
+    assert run_cli(monkeypatch, "rank", cands, "-o", a, *common) == 0
+    assert run_cli(monkeypatch, "rank", cands, "-o", b, *common, "--store", "parquet", "--shard-rows", "10") == 0
     capsys.readouterr()
     with VerdictStore.open(b / "verdicts.sqlite") as store:
-        assert len(store.shards()) == 4 and store._journal_answers() == 0  # 96 verdicts: 30+30+30, then 6 at the end
+        assert len(store.shards()) == 4 and store._journal_answers() == 0  # 32 verdicts: 10+10+10, then 2 at the end
     ra, rb = (json.loads((f / "leaderboard.json").read_text())["leaderboard"] for f in (a, b))
     assert [r["system"] for r in ra] == [r["system"] for r in rb]
     for x, y in zip(ra, rb):
@@ -255,7 +256,7 @@ def test_rank_store_parquet_writes_shards_resumes_and_reports_like_sqlite(tmp_pa
     run_b = json.loads((b / "run.json").read_text())
     assert run_b["store"] == {"kind": "parquet", "shards": 4}
     # A rerun finds every answer in the shards and asks nothing.
-    assert run_cli(monkeypatch, "rank", EXAMPLE, "-o", b, *common, "--store", "parquet", "--shard-rows", "30") == 0
+    assert run_cli(monkeypatch, "rank", cands, "-o", b, *common, "--store", "parquet", "--shard-rows", "10") == 0
     again = json.loads((b / "run.json").read_text())
     assert again["verdicts"]["asked"] == 0 and again["verdicts"]["total"] == run_b["verdicts"]["total"]
     def scrub(x):  # what differs between two runs of one judge: timings, paths, dates

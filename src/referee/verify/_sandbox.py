@@ -7,7 +7,8 @@ Two processes, neither of them referee's:
 - the **candidate** process runs the candidate's code in a sandbox — bubblewrap (new user, pid,
   network, IPC and mount namespaces; read-only system folders; an empty tmpfs as its only
   writable place) where the platform has it, else ``unshare -rn`` and then plain subprocess
-  isolation — under CPU, memory, file-size, open-file and process-count limits.
+  isolation — under CPU, memory, file-size, open-file and process-count limits, and, where this
+  process may make one, in a pids cgroup of its own that is emptied when the job ends.
 
 The checker's namespace holds a proxy for each function the candidate defined; a call sends the
 arguments to the candidate process and gets the return value back as data (:data:`CODEC`: numbers,
@@ -264,6 +265,68 @@ def _limits(cpu_s: int, memory_mb: int) -> None:
     os.setsid()
 
 
+# Processes the checker and its candidate may hold together. RLIMIT_NPROC does not hold a process
+# running as root on the host (a fork bomb filled the machine's 32k pids and outlived its
+# sandbox), so where this process may make a pids cgroup, the job runs in one of its own.
+MAX_PIDS = 64
+_CGROUP_ROOTS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup")
+
+
+def _pid_cgroup() -> str | None:
+    """A new pids cgroup limited to :data:`MAX_PIDS`, or ``None`` where none can be made."""
+    import uuid
+
+    for root in _CGROUP_ROOTS:
+        if not os.path.isfile(os.path.join(root, "pids.max")) and not os.path.isfile(
+                os.path.join(root, "cgroup.procs")):
+            continue
+        path = os.path.join(root, f"referee-sandbox-{uuid.uuid4().hex[:12]}")
+        try:
+            os.mkdir(path)
+            with open(os.path.join(path, "pids.max"), "w") as f:
+                f.write(str(MAX_PIDS))
+            return path
+        except OSError:
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+    return None
+
+
+def _join_cgroup(path: str | None) -> None:
+    if path is not None:
+        with open(os.path.join(path, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+
+
+def _end_cgroup(path: str | None) -> None:
+    """Kill everything left in the job's cgroup (a candidate that escaped its process group) and remove it."""
+    import time
+
+    if path is None:
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(os.path.join(path, "cgroup.procs")) as f:
+                pids = [int(x) for x in f.read().split()]
+        except OSError:
+            return
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
 def run_tests(code: str, tests: str, *, timeout: float, memory_mb: int, entry_point: str | None = None,
               kind: str | None = None) -> dict:
     """Run ``tests`` against ``code`` (see the module notes).
@@ -276,10 +339,22 @@ def run_tests(code: str, tests: str, *, timeout: float, memory_mb: int, entry_po
     """
     kind = kind or sandbox_kind()
     job = json.dumps({"code": code, "tests": tests, "entry_point": entry_point, "cmd": candidate_command(kind)})
+    cgroup = _pid_cgroup()
+
+    def setup() -> None:
+        _join_cgroup(cgroup)
+        _limits(int(timeout) + 1, memory_mb)
+
+    try:
+        return _run(job, timeout, setup, kind)
+    finally:
+        _end_cgroup(cgroup)
+
+
+def _run(job: str, timeout: float, setup, kind: str) -> dict:
     proc = subprocess.Popen([_python(), "-I", "-S", "-c", CHECKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, encoding="utf-8", cwd="/",
-                            env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
-                            preexec_fn=lambda: _limits(int(timeout) + 1, memory_mb))
+                            env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}, preexec_fn=setup)
     try:
         out, err = proc.communicate(job, timeout=timeout)
     except subprocess.TimeoutExpired:
