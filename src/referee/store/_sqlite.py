@@ -223,6 +223,9 @@ class VerdictStore(SQLiteFile):
                 self._add_bound_column()
                 self._drop_orphan_shards()
             self._pending = self._journal_answers() if shard_rows else 0
+            # Shards appear only through this writer's flushes (it holds the folder's lock), so
+            # whether there are any is known once: an unsharded store pays no query per verdict.
+            self._sharded = bool(self._shard_table())
         except BaseException:
             if self._lock is not None:
                 self._lock.release()
@@ -498,6 +501,7 @@ class VerdictStore(SQLiteFile):
                              (seq, len(verdicts), epoch, int(current), _now(), int(all(v.texts is not None
                                                                                       for v in verdicts))))
             self._db.executemany("DELETE FROM verdicts WHERE verdict_id=?", [(v.verdict_id,) for v in verdicts])
+        self._sharded = True
         if self._index is not None:
             ids, questions = self._index
             for v in verdicts:
@@ -530,6 +534,7 @@ class VerdictStore(SQLiteFile):
         with self._sql("record the shard"), self._db:
             self._db.execute("INSERT INTO shards VALUES (?, ?, ?, ?, ?, ?)",
                              (seq, table.num_rows, epoch, int(current), _now(), int(table.column("texts").null_count == 0)))
+        self._sharded = True
         if self._index is not None:
             ids, questions = self._index
             for vid, q in zip(table.column("verdict_id").to_pylist(), table.column("question").to_pylist()):
@@ -558,7 +563,7 @@ class VerdictStore(SQLiteFile):
         return row_verdict(self._cached[1][verdict_id])
 
     def _has_shards(self) -> bool:
-        return self._index is not None or bool(self.shards())
+        return self._sharded
 
     # -- verdicts ----------------------------------------------------------------------------
     def has(self, verdict_id: str) -> bool:
