@@ -228,7 +228,7 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
     engine = None
     try:
         run_id = open_run(store, judges, cset, provenance)
-        engine = start_run_engine(options, judges, judge)
+        engine = start_run_engine(options, judges, judge, cset)
         progress = JudgeProgress(meter=meter)
         if on_start is not None:
             on_start(progress)
@@ -322,7 +322,7 @@ def build_judges(options: RankOptions, cset: CandidateSet, judge: Any = None) ->
     return judges
 
 
-def start_run_engine(options: RankOptions, judges: Sequence[Any], given: Any = None) -> Any:
+def start_run_engine(options: RankOptions, judges: Sequence[Any], given: Any = None, cset: Any = None) -> Any:
     """The run's engine (``None``: in-process); a judge object handed in cannot be rebuilt in a worker."""
     if options.engine == "local":
         return None
@@ -335,7 +335,7 @@ def start_run_engine(options: RankOptions, judges: Sequence[Any], given: Any = N
             "mode": options.mode, "template": None if options.template is None else str(options.template),
             **applicable_options(options, options.judge, [options.judge])}
     return start_engine(options.engine, judges, make, workers=options.workers, threads=options.worker_threads,
-                        address=options.ray_address)
+                        address=options.ray_address, candidates=cset)
 
 
 def start_provenance(options: RankOptions, cset: CandidateSet, judges: Sequence[Any],

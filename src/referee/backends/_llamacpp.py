@@ -45,9 +45,12 @@ class LlamaCppBackend:
         self.path, self.sha256, self.model_name = resolve_model(model)
         self.n_threads = n_threads or int(os.environ.get("REFEREE_THREADS") or 0) or os.cpu_count() or 1
         self.seed = seed
+        # Prefill threads too: llama-cpp-python's default for them is every core, so two 1-thread Ray
+        # actors on 2 cores would run 4 spinning threads and slow each other down.
         try:
             self.llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=self.n_threads,
-                                       n_batch=512, seed=seed, logits_all=False, verbose=False)
+                                       n_threads_batch=self.n_threads, n_batch=512, seed=seed, logits_all=False,
+                                       verbose=False)
         except Exception as e:  # llama.cpp reports load failures as ValueError/RuntimeError
             raise BackendError(f"llama.cpp could not load {self.path}: {e}") from None
         self._n_vocab = self.llm.n_vocab()

@@ -104,21 +104,34 @@ class ReplayJudge:
                                      "backend": {"backend": "replay", "source": Path(where).name,
                                                  "sha256": h.hexdigest(), "annotator": annotator}}
         self.judge_id = "rp-" + hashlib.sha256(json.dumps(self.spec, sort_keys=True).encode()).hexdigest()[:16]
-        self._by_text: dict[tuple[str, str, str], tuple[str, str, str]] | None = None
+        self._by_text: tuple[dict[str, list[str]], dict[tuple[str, str], list[str]]] | None = None
 
     def bind(self, candidates: Any) -> None:
-        """Learn which (prompt, system) wrote each text, so texts can be looked up."""
-        index: dict[tuple[str, str, str], tuple[str, str, str]] = {}
-        by_prompt: dict[str, list[tuple[str, str]]] = {}
+        """Learn which (prompt, system) wrote each text, so texts can be looked up.
+
+        The index holds one entry per candidate (not per pair of them), so that a judge bound to a
+        million candidates fits in every Ray actor that holds one.
+        """
+        prompts: dict[str, list[str]] = {}
+        writers: dict[tuple[str, str], list[str]] = {}
         for (pid, system), cand in candidates.candidates.items():
-            by_prompt.setdefault(pid, []).append((system, cand.output))
-        for pid, items in by_prompt.items():
-            text = candidates.prompts[pid].text
-            for s1, o1 in items:
-                for s2, o2 in items:
+            writers.setdefault((pid, cand.output), []).append(system)
+        for pid, prompt in candidates.prompts.items():
+            prompts.setdefault(prompt.text, []).append(pid)
+        self._by_text = (prompts, writers)
+
+    def _find(self, question: str, first: str, second: str) -> tuple[tuple[str, str, str], float] | None:
+        # Two prompts may share a text and two systems an output: the first recorded reading wins,
+        # in the candidate set's order.
+        prompts, writers = self._by_text  # type: ignore[misc]
+        for pid in prompts.get(question, ()):
+            for s1 in writers.get((pid, first), ()):
+                for s2 in writers.get((pid, second), ()):
                     if s1 != s2:
-                        index.setdefault((text, o1, o2), (pid, s1, s2))
-        self._by_text = index
+                        p = self.lookup(pid, s1, s2)
+                        if p is not None:
+                            return (pid, s1, s2), p
+        return None
 
     def lookup(self, prompt_id: str, first: str, second: str) -> float | None:
         """P(``first`` better) on ``prompt_id`` from the records, or ``None``."""
@@ -132,11 +145,10 @@ class ReplayJudge:
 
         if self._by_text is None:
             raise BackendError("replay judge is not bound to a candidate set: call bind(candidates) first")
-        hit = self._by_text.get((question, first, second))
-        p = None if hit is None else self.lookup(*hit)
-        if p is None:
+        found = self._find(question, first, second)
+        if found is None:
             return Answer(status="unparseable", error="no recorded verdict for this question",
                           detail={"replayed": False})
-        pid, s1, s2 = hit  # type: ignore[misc]
+        (pid, s1, s2), p = found
         return Answer(status="ok", p_first=p, detail={"replayed": True, "record": [pid, s1, s2]},
                       raw=json.dumps({"p_first": p}))

@@ -37,11 +37,13 @@ def require_ray():
 class _JudgeWorker:
     """One judge in one Ray actor (a llama.cpp model loaded once, with its own threads, or an HTTP client)."""
 
-    def __init__(self, spec: str, options: dict[str, Any], threads: int) -> None:
+    def __init__(self, spec: str, options: dict[str, Any], threads: int, candidates: Any = None) -> None:
         os.environ["REFEREE_THREADS"] = str(threads)
         from ..judge import make_judge
 
         self.judge = make_judge(spec, **options)
+        if candidates is not None and callable(getattr(self.judge, "bind", None)):
+            self.judge.bind(candidates)  # a replay judge looks texts up by the systems that wrote them
 
     def judge_id(self) -> str:
         return self.judge.judge_id
@@ -66,10 +68,12 @@ class RayEngine:
         threads: CPUs (and llama.cpp threads) per actor.
         address: an existing cluster (``auto``, ``ray://HOST:PORT``); ``None`` starts a local
             instance with ``workers * threads`` CPUs, stopped by :meth:`shutdown`.
+        candidates: the run's candidate set, for judges that are bound to one (replay); it is put in
+            Ray's object store once and shared by the actors.
     """
 
     def __init__(self, spec: str, options: dict[str, Any], judge_id: str, *, workers: int = 2, threads: int = 1,
-                 address: str | None = None) -> None:
+                 address: str | None = None, candidates: Any = None) -> None:
         ray = require_ray()
         if workers < 1 or threads < 1:
             raise InputError("--workers and --worker-threads must be at least 1", field="--workers")
@@ -85,7 +89,8 @@ class RayEngine:
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise BackendError(f"cannot reach the Ray cluster at {address or 'a new local instance'}: {e}") from e
         actor = ray.remote(num_cpus=threads, max_restarts=MAX_RESTARTS, max_task_retries=0)(_JudgeWorker)
-        self.actors = [actor.remote(spec, options, threads) for _ in range(workers)]
+        shared = None if candidates is None else ray.put(candidates)
+        self.actors = [actor.remote(spec, options, threads, shared) for _ in range(workers)]
         try:
             ids = ray.get([a.judge_id.remote() for a in self.actors])
         except ray.exceptions.RayError as e:
@@ -156,7 +161,7 @@ def _reason(e: BaseException) -> str:
 
 
 def start_engine(engine: str, judges: Sequence[Any], make_options: dict[str, Any], *, workers: int, threads: int,
-                 address: str | None) -> RayEngine | None:
+                 address: str | None, candidates: Any = None) -> RayEngine | None:
     """The engine a run asks: ``None`` in-process, a :class:`RayEngine` for ``"ray"`` (one judge, pairwise)."""
     if engine == "local":
         return None
@@ -166,4 +171,5 @@ def start_engine(engine: str, judges: Sequence[Any], make_options: dict[str, Any
         raise InputError("--engine ray runs one pairwise judge for now (not --judges, not --mode pointwise or "
                          "listwise)", field="--engine")
     spec = make_options.pop("spec")
-    return RayEngine(spec, make_options, judges[0].judge_id, workers=workers, threads=threads, address=address)
+    return RayEngine(spec, make_options, judges[0].judge_id, workers=workers, threads=threads, address=address,
+                     candidates=candidates if callable(getattr(judges[0], "bind", None)) else None)
