@@ -13,15 +13,20 @@ run stops with :class:`~referee.errors.BackendError`; every answer committed so 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import BackendError, InputError
 
 # How many times Ray brings back a dead actor before giving up on it.
 MAX_RESTARTS = 3
-# Questions per actor in one look-ahead batch: enough to keep each busy while the driver commits.
+# Questions per actor in one look-ahead batch, at least: enough to keep each busy while the
+# driver commits. Fast judges get more, up to about BATCH_SECONDS of work per actor (a Ray round
+# trip costs milliseconds) and at most MAX_PER_WORKER.
 PER_WORKER = 8
+BATCH_SECONDS = 0.5
+MAX_PER_WORKER = 4096
 
 
 def require_ray():
@@ -51,10 +56,13 @@ class _JudgeWorker:
     def pid(self) -> int:
         return os.getpid()
 
-    def judge_many(self, questions: list[tuple[str, str, str]]) -> list[Any]:
+    def judge_many(self, questions: list[tuple[str, str, str]]) -> tuple[list[Any], float]:
+        """The answers, and the seconds they took here (the driver sizes its batches by them)."""
         from ..judge import judge_many
 
-        return judge_many(self.judge, questions)
+        t0 = time.perf_counter()
+        answers = judge_many(self.judge, questions)
+        return answers, time.perf_counter() - t0
 
 
 class RayEngine:
@@ -104,27 +112,45 @@ class RayEngine:
         self.judge_id = judge_id
         self.workers = workers
         # An HTTP judge keeps `concurrency` requests in flight in each actor: give it four times that.
-        self.chunk = workers * max(PER_WORKER, 4 * int(options.get("concurrency") or 1))
+        self._floor = max(PER_WORKER, 4 * int(options.get("concurrency") or 1))
+        self._seconds_each: float | None = None  # one actor's seconds per question, as measured
         self.retried = 0
+
+    @property
+    def chunk(self) -> int:
+        """Questions to send at once: about :data:`BATCH_SECONDS` of work for every actor."""
+        each = self._floor
+        if self._seconds_each:
+            each = min(MAX_PER_WORKER, max(each, int(BATCH_SECONDS / self._seconds_each)))
+        return self.workers * each
 
     def judge_batch(self, questions: Sequence[tuple[str, str, str]]) -> list[Any]:
         """Answers to ``(question, first, second)`` triples, in order, from the actors at once."""
+        return self.submit(questions)()
+
+    def submit(self, questions: Sequence[tuple[str, str, str]]) -> Callable[[], list[Any]]:
+        """Send ``(question, first, second)`` triples to the actors now; returns the function that
+        waits for their answers (in order), sending a lost slice to another actor."""
         ray = require_ray()
         questions = list(questions)
         if not questions:
-            return []
+            return list
         n = min(len(self.actors), len(questions))
         size = -(-len(questions) // n)
         slices = [(i, questions[i:i + size]) for i in range(0, len(questions), size)]
         pending = {self.actors[k].judge_many.remote(sl): (k, start, sl) for k, (start, sl) in enumerate(slices)}
-        out: list[Any] = [None] * len(questions)
+        return lambda: self._collect(ray, pending, len(questions))
+
+    def _collect(self, ray: Any, pending: dict[Any, tuple[int, int, list]], n: int) -> list[Any]:
+        out: list[Any] = [None] * n
         failures = 0
+        seconds = 0.0
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             ref = ready[0]
             k, start, sl = pending.pop(ref)
             try:
-                answers = ray.get(ref)
+                answers, took = ray.get(ref)
             except ray.exceptions.RayTaskError:
                 raise  # the judge itself failed: a bug, not a lost worker
             except ray.exceptions.RayError as e:
@@ -137,6 +163,9 @@ class RayEngine:
                 pending[self.actors[other].judge_many.remote(sl)] = (other, start, sl)
                 continue
             out[start:start + len(sl)] = answers
+            seconds += took
+        each = max(seconds, 1e-6) / n  # an actor's seconds per question
+        self._seconds_each = each if self._seconds_each is None else 0.5 * (self._seconds_each + each)
         return out
 
     def worker_pids(self) -> list[int]:

@@ -32,7 +32,7 @@ def judge_many(judge: Any, questions: Sequence[tuple[str, str, str]]) -> list[An
     """Judge every ``(question, first, second)`` concurrently on the judge's HTTP backend (at most
     ``backend.concurrency`` requests in flight); answers in the input order. A backend failure is
     that answer's ``error`` status, as in :meth:`judge`."""
-    backend = judge.backend
+    backend = getattr(judge, "backend", None)  # a replay judge has none
     if not callable(getattr(backend, "map", None)):
         return [judge.judge(*q) for q in questions]
     out = backend.map(lambda q: ajudge(judge, *q), questions)
@@ -56,18 +56,28 @@ class Lookahead(Generic[P]):
         store: the run's store (answered questions are skipped).
         items: ``(verdict id, question key, payload)`` in the order the loop will ask them.
         fetch: answers for a list of payloads, in order; ``None`` when the judge is not concurrent.
-        chunk: how many questions to send at once.
+        chunk: how many questions to send at once (or a function that says so, read at every send:
+            an engine sizes its batches by how fast answers come back).
+        submit: sends payloads and returns a function that waits for their answers. With it the
+            next batch is sent as soon as the current one is back, so the workers answer it while
+            the loop commits (not with a cost limit: answers fetched ahead are paid for).
         meter: the run's spending; with a limit, no question is sent that would pass it (a fetch
             sends only what fits, and :class:`CostLimitReached` when not even the next one does).
         estimate: USD one payload is expected to cost (``None``: the dearest call so far).
     """
 
     def __init__(self, store: Any, items: Sequence[tuple[str, str, P]],
-                 fetch: Callable[[list[P]], list[Any]] | None, chunk: int, *, meter: CostMeter | None = None,
-                 estimate: Callable[[P], float] | None = None) -> None:
-        self.store, self.items, self.fetch, self.chunk = store, list(items), fetch, chunk
+                 fetch: Callable[[list[P]], list[Any]] | None, chunk: int | Callable[[], int], *,
+                 meter: CostMeter | None = None, estimate: Callable[[P], float] | None = None,
+                 submit: Callable[[list[P]], Callable[[], list[Any]]] | None = None) -> None:
+        self.store, self.items, self.fetch = store, list(items), fetch
+        self._chunk = chunk if callable(chunk) else (lambda: chunk)
         self.meter = meter if meter is not None and meter.max_usd is not None else None
         self.estimate = estimate
+        self.submit = submit if self.meter is None else None
+        # The batch sent ahead: its verdict ids (in order, and as a set) and the function that
+        # waits for its answers.
+        self._ahead: tuple[list[str], set[str], Callable[[], list[Any]]] | None = None
         self.pos: dict[str, int] = {}
         for i, (vid, _, _) in enumerate(self.items):
             self.pos.setdefault(vid, i)
@@ -85,19 +95,40 @@ class Lookahead(Generic[P]):
                 self.meter.check(None if i is None or self.estimate is None else self.estimate(self.items[i][2]))
             return direct()
         if vid not in self.cache:
-            batch: list[tuple[str, P]] = []
-            seen: set[str] = set()
-            for v, q, payload in self.items[self.pos[vid]:]:
-                if len(batch) >= self.chunk:
-                    break
-                if v in self.cache or q in seen or (v != vid and self._answered(v, q)):
-                    continue
-                seen.add(q)
-                batch.append((v, payload))
-            if self.meter is not None:
-                batch = self._affordable(batch)
-            self.cache.update(zip((v for v, _ in batch), self.fetch([p for _, p in batch])))
+            if self._ahead is not None and vid in self._ahead[1]:
+                vids, _, wait = self._ahead
+                self._ahead = None
+                self.cache.update(zip(vids, wait()))
+                start = self.pos[vids[-1]] + 1
+            else:
+                batch = self._next_batch(self.pos[vid], vid)
+                if self.meter is not None:
+                    batch = self._affordable(batch)
+                self.cache.update(zip((v for v, _ in batch), self.fetch([p for _, p in batch])))
+                start = self.pos[batch[-1][0]] + 1
+            if self.submit is not None and self._ahead is None:
+                ahead = self._next_batch(start, None)
+                if ahead:
+                    vids = [v for v, _ in ahead]
+                    self._ahead = (vids, set(vids), self.submit([p for _, p in ahead]))
         return self.cache.pop(vid)
+
+    def _next_batch(self, start: int, vid: str | None) -> list[tuple[str, P]]:
+        """Up to ``chunk`` questions from ``start`` that nothing answers yet (``vid``: asked now)."""
+        batch: list[tuple[str, P]] = []
+        seen = set(self.cache)
+        # A question being answered now is not sent again under another id (the same texts about
+        # other systems): once committed, the store answers that one.
+        keys = {self.items[self.pos[v]][1] for v in self.cache}
+        chunk = self._chunk()
+        for v, q, payload in self.items[start:]:
+            if len(batch) >= chunk:
+                break
+            if v in seen or q in keys or (v != vid and self._answered(v, q)):
+                continue
+            keys.add(q)
+            batch.append((v, payload))
+        return batch
 
     def _affordable(self, batch: list[tuple[str, P]]) -> list[tuple[str, P]]:
         # answers fetched ahead are paid for even if never consumed: send only what fits the limit
@@ -134,8 +165,10 @@ def pairwise_lookahead(judge: Any, store: Any, candidates: Any, requests: Sequen
             q = question_key(judge.judge_id, judge.mode, prompt.text, [c1.output, c2.output])
             items.append((verdict_id(q, prompt_id, [first, second]), q, (prompt.text, c1.output, c2.output)))
     fetch = engine.judge_batch if engine is not None else (lambda qs: judge_many(judge, qs))
-    return Lookahead(store, items, fetch if usable else None, engine.chunk if engine is not None else 4 * workers,
-                     meter=meter, estimate=lambda q: call_cost(judge, [q[1], q[2]], q[0]))
+    return Lookahead(store, items, fetch if usable else None,
+                     (lambda: engine.chunk) if engine is not None else 4 * workers,
+                     meter=meter, estimate=lambda q: call_cost(judge, [q[1], q[2]], q[0]),
+                     submit=None if engine is None else engine.submit)
 
 
 def call_cost(judge: Any, texts: list[str], question: str) -> float:
