@@ -15,7 +15,12 @@ The replay judge answers at once, so every second is the driver's (or Ray's): qu
 committed is the most one driver can feed a fleet of judge servers. The driver's peak RSS
 (VmHWM) is reported too; Ray's actors are other processes.
 
-    .venv/bin/python bench/ray_scale.py [--questions 1e5,1e6] [--engines local,ray] [--workers 2]
+``rank`` keeps every verdict of the run in the driver's memory until it rates them, which caps one
+run at a few million questions on this machine. ``--loop`` measures the judging loop alone, as
+adaptive and tournament plans run it: batches of 10 prompts, each planned (round-robin) and
+judged through the same store and engine, nothing kept between batches; it reaches 10M.
+
+    .venv/bin/python bench/ray_scale.py [--questions 1e5,1e6] [--engines local,ray] [--workers 2] [--loop]
 
 Last line: one JSON object (ratio = Ray's judging-loop seconds / in-process, per size).
 """
@@ -91,17 +96,68 @@ def child(folder: Path, engine: str, workers: int) -> None:
                       "ok": result.stats.status.get("ok", 0)}))
 
 
+def loop_child(folder: Path, engine: str, workers: int) -> None:
+    """The judging loop over batches of prompts in this process; prints its phases as JSON."""
+    from referee.judge import JudgeProgress, judge_comparisons, make_judge
+    from referee.load import load_candidates
+    from referee.plan import round_robin
+    from referee.store import VerdictStore
+
+    out = folder / f"loop-{engine}"
+    if out.exists():
+        import shutil
+        shutil.rmtree(out)
+    out.mkdir()
+    t0 = time.perf_counter()
+    cset = load_candidates(folder / "candidates.jsonl")
+    spec = f"replay:{folder / 'replay.jsonl'}"
+    judge = make_judge(spec)
+    judge.bind(cset)
+    store = VerdictStore(out / "verdicts.sqlite", lock=True, shard_rows=50_000)
+    store.register_judge(judge.judge_id, judge.spec)
+    store.put_candidates(cset.prompts.values(), cset.candidates.values())
+    ray_engine = None
+    if engine == "ray":
+        from referee.engine import RayEngine
+        ray_engine = RayEngine(spec, {}, judge.judge_id, workers=workers, threads=1, candidates=cset)
+    setup = time.perf_counter() - t0
+    progress = JudgeProgress()
+    plan_s = judge_s = 0.0
+    rss = 0
+    pids = list(cset.prompts)
+    for i in range(0, len(pids), 10):
+        t = time.perf_counter()
+        batch = round_robin({p: cset.systems_for(p) for p in pids[i:i + 10]})
+        plan_s += time.perf_counter() - t
+        t = time.perf_counter()
+        got = judge_comparisons(batch, cset, judge, store, progress=progress, engine=ray_engine)
+        judge_s += time.perf_counter() - t
+        assert all(v.status == "ok" for v in got)
+        rss = max(rss, next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS")))
+        del got
+    store.flush_shards()
+    if ray_engine is not None:
+        ray_engine.shutdown()
+    peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+    print(json.dumps({"engine": engine, "verdicts": progress.asked, "asked": progress.asked, "ok": progress.asked,
+                      "setup_s": round(setup, 2), "plan_s": round(plan_s, 2), "judge_s": round(judge_s, 2),
+                      "planned_per_s": round(progress.planned / plan_s), "per_s": round(progress.asked / judge_s),
+                      "loop_rss_mb": rss // 1024, "peak_rss_mb": peak // 1024}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--questions", default="1e5,1e6")
     ap.add_argument("--engines", default="local,ray")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--loop", action="store_true", help="the judging loop by batches of prompts, not rank")
     ap.add_argument("--child", nargs=2, metavar=("FOLDER", "ENGINE"))
     args = ap.parse_args()
     if args.child:
-        child(Path(args.child[0]), args.child[1], args.workers)
+        (loop_child if args.loop else child)(Path(args.child[0]), args.child[1], args.workers)
         return
-    results: dict = {"bench": "ray_scale", "systems": N_SYSTEMS, "workers": args.workers, "sizes": []}
+    results: dict = {"bench": "ray_scale", "mode": "loop" if args.loop else "rank", "systems": N_SYSTEMS,
+                     "workers": args.workers, "sizes": []}
     for n in (int(float(x)) for x in args.questions.split(",")):
         t0 = time.perf_counter()
         folder = build(n)
@@ -111,15 +167,16 @@ def main() -> None:
         row: dict = {"questions": built["questions"], "prompts": built["prompts"]}
         for engine in args.engines.split(","):
             proc = subprocess.run([sys.executable, __file__, "--child", str(folder), engine, "--workers",
-                                   str(args.workers)], capture_output=True, text=True)
+                                   str(args.workers), *(["--loop"] if args.loop else [])], capture_output=True,
+                                  text=True)
             if proc.returncode:
                 raise SystemExit(f"{engine} at {n}: {proc.stderr[-2000:]}")
             got = json.loads(proc.stdout.strip().splitlines()[-1])
             assert got["verdicts"] == built["questions"] == got["asked"] == got["ok"], got
             row[engine] = got
+            last = f"rate {got['rate_s']:6.1f} s" if "rate_s" in got else f"setup {got['setup_s']:6.1f} s"
             print(f"  {engine:5s} plan {got['plan_s']:7.1f} s  judge {got['judge_s']:8.1f} s "
-                  f"({got['per_s']:,}/s committed)  rate {got['rate_s']:6.1f} s  peak RSS {got['peak_rss_mb']:,} MB",
-                  flush=True)
+                  f"({got['per_s']:,}/s committed)  {last}  peak RSS {got['peak_rss_mb']:,} MB", flush=True)
         if "local" in row and "ray" in row:
             row["ratio"] = round(row["ray"]["judge_s"] / row["local"]["judge_s"], 3)
         results["sizes"].append(row)

@@ -56,6 +56,11 @@ class BackendError(RefereeError):
     """A backend failed to produce an answer (unreachable server, runtime failure)."""
 
 
+class WorkersLostError(BackendError):
+    """The workers that answer a run's questions (a Ray cluster's actors) are gone for good. The run
+    stops at once: the questions in flight are not recorded as errors, since no judge answered them."""
+
+
 class CostLimitError(RefereeError):
     """Asking the next question would pass ``--max-cost``. Not a backend failure: nothing is stored
     for that question; a run rates what it has, and fails with this error only if that is nothing."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Optional
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from . import app
+from ._rank import EngineKind
 
 console = Console()
 
@@ -33,10 +35,17 @@ def generate_cmd(
     output: Path = typer.Option(Path("candidates.jsonl"), "--output", "-o", help="the candidates file to write"),
     n_ctx: int = typer.Option(4096, "--n-ctx", help="context size of in-process models"),
     threads: Optional[int] = typer.Option(None, "--threads", help="llama.cpp threads (default: all cores)"),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, help="requests in flight (openai: systems)"),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="requests in flight (openai: systems; per "
+                                    "actor with --engine ray)"),
+    engine: EngineKind = typer.Option(EngineKind.local, "--engine", help="ray: Ray actors, each holding the "
+                                      "model, generate; the store stays here (needs referee[ray])"),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="an existing Ray cluster (auto, "
+                                              "ray://HOST:PORT); default: start a local instance"),
+    workers: int = typer.Option(2, "--workers", min=1, help="Ray actors (--engine ray)"),
+    worker_threads: int = typer.Option(1, "--worker-threads", min=1, help="CPUs and llama.cpp threads per actor"),
 ) -> None:
     """Generate candidates for every prompt from each system; resumable (Ctrl-C, kill -9: run it again)."""
-    from ..generate import generate, load_systems, parse_system
+    from ..generate import load_systems, parse_system
     from ..load import load_prompts
 
     defaults = {"system_prompt": system_prompt, "temperature": temperature, "top_p": top_p,
@@ -45,6 +54,21 @@ def generate_cmd(
     if systems is not None:
         specs += load_systems(systems, defaults)
     table = load_prompts(prompts)
+    with ExitStack() as stack:
+        make_model = None
+        if engine is EngineKind.ray:
+            from ..engine import ray_generators
+
+            make_model = stack.enter_context(ray_generators(workers=workers, threads=worker_threads,
+                                                            address=ray_address, n_ctx=n_ctx, concurrency=concurrency))
+        res = _generate_with_progress(table, specs, output, prompts, make_model, n_ctx=n_ctx, threads=threads,
+                                      concurrency=concurrency)
+    _summary(res)
+
+
+def _generate_with_progress(table, specs, output: Path, prompts: Path, make_model, **options):
+    from ..generate import generate
+
     t0 = time.perf_counter()
     tokens = [0]
     with Progress(TextColumn("[bold]generate[/]"), BarColumn(), MofNCompleteColumn(),
@@ -61,8 +85,11 @@ def generate_cmd(
             rate = tokens[0] / max(time.perf_counter() - t0, 1e-9)
             bar.update(task, advance=1, rate=f"{rate:.1f} tok/s")
 
-        res = generate(table, specs, output, n_ctx=n_ctx, threads=threads, concurrency=concurrency,
-                       on_generation=landed, on_start=started, prompts_source=str(prompts))
+        return generate(table, specs, output, on_generation=landed, on_start=started, prompts_source=str(prompts),
+                        make_model=make_model, **options)
+
+
+def _summary(res) -> None:
     console.print(f"{len(res.rows)} candidates ({res.asked} generated, {res.reused} from the store) -> {res.output}; "
                   f"generations kept in {res.store}", highlight=False)
     if res.truncated:

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from ..errors import BackendError, InputError
+from ..errors import BackendError, InputError, WorkersLostError
 
 # How many times Ray brings back a dead actor before giving up on it.
 MAX_RESTARTS = 3
-# Questions per actor in one look-ahead batch, at least: enough to keep each busy while the
+# Questions (or generations) per actor in one batch, at least: enough to keep each busy while the
 # driver commits. Fast judges get more, up to about BATCH_SECONDS of work per actor (a Ray round
 # trip costs milliseconds) and at most MAX_PER_WORKER.
 PER_WORKER = 8
@@ -42,7 +43,7 @@ def require_ray():
 class _JudgeWorker:
     """One judge in one Ray actor (a llama.cpp model loaded once, with its own threads, or an HTTP client)."""
 
-    def __init__(self, spec: str, options: dict[str, Any], threads: int, candidates: Any = None) -> None:
+    def __init__(self, spec: str, options: dict[str, Any], candidates: Any, threads: int) -> None:
         os.environ["REFEREE_THREADS"] = str(threads)
         from ..judge import make_judge
 
@@ -65,56 +66,69 @@ class _JudgeWorker:
         return answers, time.perf_counter() - t0
 
 
-class RayEngine:
-    """Pairwise questions answered by ``workers`` Ray actors, each holding the judge ``spec``.
+class _GenerateWorker:
+    """One generator model in one Ray actor (llama.cpp loaded once, or an HTTP client)."""
+
+    def __init__(self, spec: str, options: dict[str, Any], threads: int) -> None:
+        os.environ["REFEREE_THREADS"] = str(threads)
+        from ..generate import GeneratorModel
+
+        self.model = GeneratorModel(spec, threads=threads, **options)
+
+    def identity(self) -> dict[str, Any]:
+        return self.model.identity
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def generate_many(self, requests: list[dict[str, Any]]) -> tuple[list[Any], float]:
+        """Each generation, or the failure's message as :class:`Failed`, and the seconds they took here."""
+        t0 = time.perf_counter()
+        outs = self.model.generate_many(requests)
+        # Exceptions travel as their message: a backend's own exception class may not unpickle.
+        return [Failed(str(o)) if isinstance(o, BaseException) else o for o in outs], time.perf_counter() - t0
+
+
+class Failed(str):
+    """A generation that failed in a worker: its message."""
+
+
+class RayPool:
+    """``workers`` Ray actors of one kind, each holding one model, and the batches sent to them.
+
+    A batch is cut into one contiguous slice per actor (consecutive questions share a prompt
+    prefix, which llama.cpp's KV cache reuses); the answers come back in order. A slice lost
+    with its actor goes to another one, and Ray restarts the dead actor (``MAX_RESTARTS``).
 
     Args:
-        spec: the judge spec (as ``--judge``), built in every actor with ``options`` (``make_judge``'s).
-        judge_id: the driver's judge id; an actor whose judge differs (another model file on its node)
-            is refused before anything is asked.
+        worker: the actor class; its constructor gets ``args`` and the threads.
+        method: the actor method that answers a slice, returning ``(answers, seconds)``.
         workers: actors to start.
         threads: CPUs (and llama.cpp threads) per actor.
         address: an existing cluster (``auto``, ``ray://HOST:PORT``); ``None`` starts a local
-            instance with ``workers * threads`` CPUs, stopped by :meth:`shutdown`.
-        candidates: the run's candidate set, for judges that are bound to one (replay); it is put in
-            Ray's object store once and shared by the actors.
+            instance with ``workers * threads`` CPUs, stopped by :meth:`shutdown`. When Ray is
+            already initialized in this process, the pool uses it and leaves it running.
+        floor: questions per actor in a batch, at least.
     """
 
-    def __init__(self, spec: str, options: dict[str, Any], judge_id: str, *, workers: int = 2, threads: int = 1,
-                 address: str | None = None, candidates: Any = None) -> None:
+    def __init__(self, worker: type, args: tuple, method: str, *, workers: int, threads: int,
+                 address: str | None, floor: int = PER_WORKER) -> None:
         ray = require_ray()
         if workers < 1 or threads < 1:
             raise InputError("--workers and --worker-threads must be at least 1", field="--workers")
-        self._own = not ray.is_initialized()
-        if self._own:
-            kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                  "configure_logging": False}
-            try:
-                if address:
-                    ray.init(address=address, **kw)
-                else:
-                    ray.init(num_cpus=workers * threads, **kw)
-            except (ConnectionError, RuntimeError, ValueError) as e:
-                raise BackendError(f"cannot reach the Ray cluster at {address or 'a new local instance'}: {e}") from e
-        actor = ray.remote(num_cpus=threads, max_restarts=MAX_RESTARTS, max_task_retries=0)(_JudgeWorker)
-        shared = None if candidates is None else ray.put(candidates)
-        self.actors = [actor.remote(spec, options, threads, shared) for _ in range(workers)]
-        try:
-            ids = ray.get([a.judge_id.remote() for a in self.actors])
-        except ray.exceptions.RayError as e:
-            self.shutdown()
-            raise BackendError(f"the Ray workers could not build judge {spec}: {_reason(e)}") from e
-        wrong = {i for i in ids if i != judge_id}
-        if wrong:
-            self.shutdown()
-            raise BackendError(f"a Ray worker's judge {sorted(wrong)[0]} is not the driver's {judge_id}: the nodes "
-                               f"hold different model files or templates")
-        self.judge_id = judge_id
+        self._own = start_ray(address, workers * threads)
+        actor = ray.remote(num_cpus=threads, max_restarts=MAX_RESTARTS, max_task_retries=0)(worker)
+        self.actors = [actor.remote(*args, threads) for _ in range(workers)]
         self.workers = workers
-        # An HTTP judge keeps `concurrency` requests in flight in each actor: give it four times that.
-        self._floor = max(PER_WORKER, 4 * int(options.get("concurrency") or 1))
+        self._method = method
+        self._floor = floor
         self._seconds_each: float | None = None  # one actor's seconds per question, as measured
         self.retried = 0
+
+    def ask_all(self, method: str) -> list[Any]:
+        """``method()`` of every actor (the first call waits for the actors to be built)."""
+        ray = require_ray()
+        return ray.get([getattr(a, method).remote() for a in self.actors])
 
     @property
     def chunk(self) -> int:
@@ -124,22 +138,23 @@ class RayEngine:
             each = min(MAX_PER_WORKER, max(each, int(BATCH_SECONDS / self._seconds_each)))
         return self.workers * each
 
-    def judge_batch(self, questions: Sequence[tuple[str, str, str]]) -> list[Any]:
-        """Answers to ``(question, first, second)`` triples, in order, from the actors at once."""
-        return self.submit(questions)()
+    def run_batch(self, items: Sequence[Any]) -> list[Any]:
+        """The answers to ``items``, in order, from the actors at once."""
+        return self.submit(items)()
 
-    def submit(self, questions: Sequence[tuple[str, str, str]]) -> Callable[[], list[Any]]:
-        """Send ``(question, first, second)`` triples to the actors now; returns the function that
-        waits for their answers (in order), sending a lost slice to another actor."""
+    def submit(self, items: Sequence[Any]) -> Callable[[], list[Any]]:
+        """Send ``items`` to the actors now; returns the function that waits for their answers
+        (in order), sending a lost slice to another actor."""
         ray = require_ray()
-        questions = list(questions)
-        if not questions:
+        items = list(items)
+        if not items:
             return list
-        n = min(len(self.actors), len(questions))
-        size = -(-len(questions) // n)
-        slices = [(i, questions[i:i + size]) for i in range(0, len(questions), size)]
-        pending = {self.actors[k].judge_many.remote(sl): (k, start, sl) for k, (start, sl) in enumerate(slices)}
-        return lambda: self._collect(ray, pending, len(questions))
+        n = min(len(self.actors), len(items))
+        size = -(-len(items) // n)
+        slices = [(i, items[i:i + size]) for i in range(0, len(items), size)]
+        pending = {getattr(self.actors[k], self._method).remote(sl): (k, start, sl)
+                   for k, (start, sl) in enumerate(slices)}
+        return lambda: self._collect(ray, pending, len(items))
 
     def _collect(self, ray: Any, pending: dict[Any, tuple[int, int, list]], n: int) -> list[Any]:
         out: list[Any] = [None] * n
@@ -152,15 +167,15 @@ class RayEngine:
             try:
                 answers, took = ray.get(ref)
             except ray.exceptions.RayTaskError:
-                raise  # the judge itself failed: a bug, not a lost worker
+                raise  # the model itself failed: a bug, not a lost worker
             except ray.exceptions.RayError as e:
                 failures += 1
                 if failures > len(self.actors) * (MAX_RESTARTS + 1):
-                    raise BackendError(f"the Ray workers keep dying ({failures} lost slices; last: {_reason(e)}); "
+                    raise WorkersLostError(f"the Ray workers keep dying ({failures} lost slices; last: {_reason(e)}); "
                                        "every answer committed so far is kept, and running again continues") from e
                 self.retried += len(sl)
                 other = (k + failures) % len(self.actors)  # another actor; the dead one restarts meanwhile
-                pending[self.actors[other].judge_many.remote(sl)] = (other, start, sl)
+                pending[getattr(self.actors[other], self._method).remote(sl)] = (other, start, sl)
                 continue
             out[start:start + len(sl)] = answers
             seconds += took
@@ -181,6 +196,118 @@ class RayEngine:
                 pass
         self.actors = []
         if self._own and ray.is_initialized():
+            ray.shutdown()
+
+
+def start_ray(address: str | None, cpus: int) -> bool:
+    """Connect to ``address``, or start a local instance with ``cpus`` CPUs; ``False`` when this
+    process already has Ray (the caller then leaves it running)."""
+    ray = require_ray()
+    if ray.is_initialized():
+        return False
+    kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    try:
+        if address:
+            ray.init(address=address, **kw)
+        else:
+            ray.init(num_cpus=cpus, **kw)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise BackendError(f"cannot reach the Ray cluster at {address or 'a new local instance'}: {e}") from e
+    return True
+
+
+class RayEngine(RayPool):
+    """Pairwise questions answered by ``workers`` Ray actors, each holding the judge ``spec``.
+
+    Args:
+        spec: the judge spec (as ``--judge``), built in every actor with ``options`` (``make_judge``'s).
+        judge_id: the driver's judge id; an actor whose judge differs (another model file on its node)
+            is refused before anything is asked.
+        candidates: the run's candidate set, for judges that are bound to one (replay); it is put in
+            Ray's object store once and shared by the actors.
+        workers, threads, address: as :class:`RayPool`'s.
+    """
+
+    def __init__(self, spec: str, options: dict[str, Any], judge_id: str, *, workers: int = 2, threads: int = 1,
+                 address: str | None = None, candidates: Any = None) -> None:
+        ray = require_ray()
+        if workers < 1 or threads < 1:
+            raise InputError("--workers and --worker-threads must be at least 1", field="--workers")
+        own = start_ray(address, workers * threads)
+        shared = None if candidates is None else ray.put(candidates)
+        # An HTTP judge keeps `concurrency` requests in flight in each actor: give it four times that.
+        super().__init__(_JudgeWorker, (spec, options, shared), "judge_many", workers=workers, threads=threads,
+                         address=address, floor=max(PER_WORKER, 4 * int(options.get("concurrency") or 1)))
+        self._own = own
+        try:
+            ids = self.ask_all("judge_id")
+        except ray.exceptions.RayError as e:
+            self.shutdown()
+            raise BackendError(f"the Ray workers could not build judge {spec}: {_reason(e)}") from e
+        wrong = {i for i in ids if i != judge_id}
+        if wrong:
+            self.shutdown()
+            raise BackendError(f"a Ray worker's judge {sorted(wrong)[0]} is not the driver's {judge_id}: the nodes "
+                               f"hold different model files or templates")
+        self.judge_id = judge_id
+
+    def judge_batch(self, questions: Sequence[tuple[str, str, str]]) -> list[Any]:
+        """Answers to ``(question, first, second)`` triples, in order, from the actors at once."""
+        return self.run_batch(questions)
+
+
+class RayGenerator(RayPool):
+    """Generations by ``workers`` Ray actors, each holding the generator model ``spec``.
+
+    Args:
+        spec: a packaged model, a GGUF path or ``openai:MODEL@URL``, loaded in every actor with
+            ``options`` (:class:`~referee.generate.GeneratorModel`'s ``n_ctx``, ``concurrency``).
+        workers, threads, address: as :class:`RayPool`'s.
+
+    Attributes:
+        identity: the model's identity as the actors report it (all the same, or refused): the
+            generations' store keys are built from it.
+    """
+
+    def __init__(self, spec: str, options: dict[str, Any], *, workers: int = 2, threads: int = 1,
+                 address: str | None = None) -> None:
+        ray = require_ray()
+        super().__init__(_GenerateWorker, (spec, options), "generate_many", workers=workers, threads=threads,
+                         address=address, floor=max(1, int(options.get("concurrency") or 1)))
+        try:
+            ids = self.ask_all("identity")
+        except ray.exceptions.RayError as e:
+            self.shutdown()
+            raise BackendError(f"the Ray workers could not load {spec}: {_reason(e)}") from e
+        if any(i != ids[0] for i in ids):
+            self.shutdown()
+            raise BackendError(f"the Ray workers hold different models for {spec}: the nodes hold different "
+                               f"model files or templates")
+        self.identity = ids[0]
+        self.engine: dict[str, Any] = {"kind": "ray", "workers": workers, "threads": threads, "address": address,
+                                       "retried": 0}
+
+    def close(self) -> None:
+        """Free the actors (and their CPUs) for the next model; Ray itself stays up."""
+        self.engine["retried"] = self.retried
+        self.shutdown()
+
+
+@contextmanager
+def ray_generators(*, workers: int, threads: int, address: str | None, n_ctx: int,
+                   concurrency: int) -> Iterator[Callable[[str], RayGenerator]]:
+    """The ``make_model`` of :func:`referee.generate.generate` on Ray: each model a
+    :class:`RayGenerator` of ``workers`` actors with ``threads`` CPUs each (one model at a time).
+    A local instance started here is stopped on the way out."""
+    ray = require_ray()
+    if workers < 1 or threads < 1:
+        raise InputError("--workers and --worker-threads must be at least 1", field="--workers")
+    own = start_ray(address, workers * threads)
+    try:
+        yield lambda spec: RayGenerator(spec, {"n_ctx": n_ctx, "concurrency": concurrency}, workers=workers,
+                                        threads=threads, address=address)
+    finally:
+        if own and ray.is_initialized():
             ray.shutdown()
 
 

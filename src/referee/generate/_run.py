@@ -43,7 +43,12 @@ def beside_output(output: Path, suffix: str) -> Path:
 
 
 class GeneratorModel:
-    """One loaded model (llama.cpp in process, or an OpenAI-compatible server) and its identity."""
+    """One loaded model (llama.cpp in process, or an OpenAI-compatible server) and its identity.
+
+    What :func:`generate` needs of a model (a Ray pool of them offers the same): ``identity``,
+    ``chunk`` (generations to send at once) and ``submit(requests)``, which returns the function
+    that waits for the answers (each a generation or its failure).
+    """
 
     def __init__(self, spec: str, *, n_ctx: int, threads: int | None, concurrency: int) -> None:
         if spec.startswith("openai:"):
@@ -62,12 +67,30 @@ class GeneratorModel:
             template = (getattr(llama.llm, "metadata", None) or {}).get("tokenizer.chat_template") or ""
             self.template_sha256 = hashlib.sha256(template.encode()).hexdigest()
         self.identity = {**self.backend.describe(), "chat_template_sha256": self.template_sha256}
+        # In process, one generation at a time, each committed before the next is asked.
+        self.chunk = max(1, self.backend.concurrency) if self.http else 1
+
+    def generate_many(self, requests: Sequence[dict[str, Any]]) -> list[Any]:
+        """Each request's generation, or its failure (a :class:`BackendError`), in order."""
+        if self.http:
+            return self.backend.generate_many(list(requests))
+        out: list[Any] = []
+        for r in requests:
+            try:
+                out.append(self.backend.generate(**r))
+            except BackendError as e:
+                out.append(e)
+        return out
+
+    def submit(self, requests: Sequence[dict[str, Any]]) -> Callable[[], list[Any]]:
+        return lambda: self.generate_many(requests)
 
 
 def generate(prompts: dict[str, Prompt], systems: Sequence[SystemSpec], output: str | Path, *,
              n_ctx: int = 4096, threads: int | None = None, concurrency: int = 8,
              on_generation: Callable[[Generated, bool], None] | None = None,
-             on_start: Callable[[int], None] | None = None, prompts_source: str = "") -> GenerateResult:
+             on_start: Callable[[int], None] | None = None, prompts_source: str = "",
+             make_model: Callable[[str], Any] | None = None) -> GenerateResult:
     """Generate ``n`` samples per prompt for each system and write them as a candidates file.
 
     Every generation is committed to ``store_path_for(output)`` as it arrives, keyed by the system's
@@ -76,6 +99,10 @@ def generate(prompts: dict[str, Prompt], systems: Sequence[SystemSpec], output: 
     by ``rank``, ``select`` and ``export`` as it is) gets one row per generation: ``system`` is
     ``NAME`` (or ``NAME#k`` with several samples), with ``sample``, tokens, finish reason,
     ``truncated`` (stopped at ``max_tokens``), latency and the generation's provenance.
+
+    Models are loaded one at a time, each for all the systems that use it. ``make_model(spec)``
+    builds them (default: :class:`GeneratorModel` in process; ``referee.engine.ray_generators``
+    gives Ray actors); a model with ``close()`` is closed when its systems are done.
 
     Raises:
         InputError: no systems, or two with one name. BackendError: a model cannot be loaded or
@@ -93,18 +120,28 @@ def generate(prompts: dict[str, Prompt], systems: Sequence[SystemSpec], output: 
     if on_start is not None:
         on_start(total)
     res = GenerateResult(rows=[], output=output, store=store_path_for(output))
-    models: dict[str, GeneratorModel] = {}
+    make_model = make_model or (lambda m: GeneratorModel(m, n_ctx=n_ctx, threads=threads, concurrency=concurrency))
+    identities: dict[str, dict[str, Any]] = {}
+    engines: dict[str, dict[str, Any]] = {}
     with GenerationStore(res.store, lock=True) as store:
-        for spec in systems:
-            if spec.model not in models:
-                models[spec.model] = GeneratorModel(spec.model, n_ctx=n_ctx, threads=threads, concurrency=concurrency)
-            _generate_system(spec, models[spec.model], prompts, store, res, on_generation)
+        for name in dict.fromkeys(s.model for s in systems):
+            model = make_model(name)
+            try:
+                identities[name] = model.identity
+                for spec in systems:
+                    if spec.model == name:
+                        _generate_system(spec, model, prompts, store, res, on_generation)
+            finally:
+                if callable(getattr(model, "close", None)):
+                    model.close()
+                engines[name] = getattr(model, "engine", {"kind": "local"})
     order = {pid: i for i, pid in enumerate(prompts)}
     res.rows.sort(key=lambda r: (order[r["prompt_id"]], names.index(r["base_system"]), r["sample"]))
     res.truncated = sum(r["truncated"] for r in res.rows)
     res.provenance = {
         "referee_version": __version__, "prompts": {"source": prompts_source, "count": len(prompts)},
-        "systems": [{**s.model_dump(), "model_identity": models[s.model].identity} for s in systems],
+        "systems": [{**s.model_dump(), "model_identity": identities[s.model],
+                     "engine": engines[s.model]} for s in systems],
         "generations": len(res.rows), "asked": res.asked, "reused": res.reused, "truncated": res.truncated,
         "failed": res.failed, "elapsed_s": round(time.perf_counter() - t0, 3), "store": str(res.store),
     }
@@ -113,7 +150,7 @@ def generate(prompts: dict[str, Prompt], systems: Sequence[SystemSpec], output: 
     return res
 
 
-def _generate_system(spec: SystemSpec, model: GeneratorModel, prompts: dict[str, Prompt], store: GenerationStore,
+def _generate_system(spec: SystemSpec, model: Any, prompts: dict[str, Prompt], store: GenerationStore,
                      res: GenerateResult, on_generation: Callable[[Generated, bool], None] | None) -> None:
     system_prompt = spec.resolved_system_prompt()
     identity = {"model": model.identity, "system_prompt": system_prompt, **spec.sampling()}
@@ -151,24 +188,24 @@ def _generate_system(spec: SystemSpec, model: GeneratorModel, prompts: dict[str,
         if on_generation is not None:
             on_generation(rec, False)
 
-    if model.http:
-        step = max(1, model.backend.concurrency)
-        for i in range(0, len(todo), step):
-            batch = todo[i:i + step]
-            outs = model.backend.generate_many([request(pid, seed) for pid, _, seed, _ in batch])
-            for (pid, k, seed, key), g in zip(batch, outs):
-                if isinstance(g, BaseException):
-                    res.failed.append(f"{spec.name} on {pid} (sample {k}): {g}")
-                else:
-                    keep(pid, k, seed, key, g)
-        return
-    for pid, k, seed, key in todo:
-        try:
-            g = model.backend.generate(**request(pid, seed))
-        except BackendError as e:
-            res.failed.append(f"{spec.name} on {pid} (sample {k}): {e}")
-            continue
-        keep(pid, k, seed, key, g)
+    # The next batch goes out before the current one is committed: a pool of workers answers it
+    # meanwhile (in process, submit only defers the call).
+    requests = [request(pid, seed) for pid, _, seed, _ in todo]
+
+    def send(start: int) -> tuple[int, int, Callable[[], list[Any]]]:
+        end = min(len(todo), start + max(1, model.chunk))
+        return start, end, model.submit(requests[start:end])
+
+    pending = send(0) if todo else None
+    while pending is not None:
+        start, end, wait = pending
+        outs = wait()
+        pending = send(end) if end < len(todo) else None
+        for (pid, k, seed, key), g in zip(todo[start:end], outs):
+            if isinstance(g, (BaseException, str)):  # a worker sends its failure as the message
+                res.failed.append(f"{spec.name} on {pid} (sample {k}): {g}")
+            else:
+                keep(pid, k, seed, key, g)
 
 
 def _row(spec: SystemSpec, prompt: Prompt, g: Generated) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BackendError
+from ..errors import BackendError, WorkersLostError
 from ..load import CandidateSet
 from ..plan import Comparison
 from ..store import Verdict, VerdictStore, question_key, verdict_id
@@ -147,6 +147,8 @@ def ask_via_store(store: VerdictStore, judge: Any, mode: str, prompt_id: str, pr
         t0 = time.perf_counter()
         try:
             ans = ask()
+        except WorkersLostError:
+            raise
         except BackendError as e:
             # A failure before the judge's own request (a server tokenizer that stopped answering
             # while the texts were fitted) is an error verdict like any other: asked again on resume.
