@@ -159,3 +159,25 @@ def test_generate_on_ray_gives_the_in_process_texts_and_resumes(tmp_path, monkey
     # A rerun on Ray asks nothing: every generation is in the store.
     assert run_cli(monkeypatch, *args) == 0
     assert json.loads((tmp_path / "ray.generate.json").read_text())["asked"] == 0
+
+
+def test_revise_on_ray_gives_the_in_process_rounds(tmp_path, monkeypatch):
+    from conftest import run_cli, write_jsonl
+    from referee.revise import revise
+
+    rows = [{"prompt_id": "cap", "prompt": "What is the capital of France?", "system": "draft",
+             "output": "The capital of France is Lyon."},
+            {"prompt_id": "sum", "prompt": "What is 2 + 3?", "system": "draft", "output": "2 + 3 = 6."}]
+    cands = write_jsonl(tmp_path / "c.jsonl", rows)
+    # Critic and reviser with one thread in process, as in each actor: the same numerics.
+    here = revise(cands, tmp_path / "here.jsonl", critic="smollm2-135m", judge="smollm2-135m", rounds=1,
+                  feedback="none", max_tokens=32, n_ctx=2048, threads=1)
+    args = ["revise", cands, "--critic", "smollm2-135m", "--judge", "smollm2-135m", "--rounds", "1", "--feedback",
+            "none", "--max-tokens", "32", "--n-ctx", "2048", "--engine", "ray", "--workers", "2", "-o",
+            tmp_path / "ray.jsonl"]
+    assert run_cli(monkeypatch, *args) == 0
+    there = [json.loads(line) for line in (tmp_path / "ray.jsonl").read_text().splitlines()]
+    assert [(r["system"], r["output"]) for r in there] == [(r["system"], r["output"]) for r in here.rows]
+    prov = json.loads((tmp_path / "ray.revise.json").read_text())
+    assert prov["per_round"] == here.rounds and prov["engine"]["smollm2-135m"]["kind"] == "ray"
+    assert prov["calls"]["critic"]["asked"] == here.provenance["calls"]["critic"]["asked"] == 2

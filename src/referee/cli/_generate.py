@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from . import app
+from ._engine import ENGINE, RAY_ADDRESS, WORKER_THREADS, WORKERS, model_maker
 from ._rank import EngineKind
 
 console = Console()
@@ -37,12 +38,10 @@ def generate_cmd(
     threads: Optional[int] = typer.Option(None, "--threads", help="llama.cpp threads (default: all cores)"),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="requests in flight (openai: systems; per "
                                     "actor with --engine ray)"),
-    engine: EngineKind = typer.Option(EngineKind.local, "--engine", help="ray: Ray actors, each holding the "
-                                      "model, generate; the store stays here (needs referee[ray])"),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="an existing Ray cluster (auto, "
-                                              "ray://HOST:PORT); default: start a local instance"),
-    workers: int = typer.Option(2, "--workers", min=1, help="Ray actors (--engine ray)"),
-    worker_threads: int = typer.Option(1, "--worker-threads", min=1, help="CPUs and llama.cpp threads per actor"),
+    engine: EngineKind = ENGINE,
+    ray_address: Optional[str] = RAY_ADDRESS,
+    workers: int = WORKERS,
+    worker_threads: int = WORKER_THREADS,
 ) -> None:
     """Generate candidates for every prompt from each system; resumable (Ctrl-C, kill -9: run it again)."""
     from ..generate import load_systems, parse_system
@@ -55,12 +54,8 @@ def generate_cmd(
         specs += load_systems(systems, defaults)
     table = load_prompts(prompts)
     with ExitStack() as stack:
-        make_model = None
-        if engine is EngineKind.ray:
-            from ..engine import ray_generators
-
-            make_model = stack.enter_context(ray_generators(workers=workers, threads=worker_threads,
-                                                            address=ray_address, n_ctx=n_ctx, concurrency=concurrency))
+        make_model = model_maker(stack, engine, ray_address=ray_address, workers=workers,
+                                 worker_threads=worker_threads, n_ctx=n_ctx, concurrency=concurrency)
         res = _generate_with_progress(table, specs, output, prompts, make_model, n_ctx=n_ctx, threads=threads,
                                       concurrency=concurrency)
     _summary(res)

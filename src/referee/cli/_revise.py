@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Optional
 
@@ -12,6 +13,8 @@ from rich.table import Table
 from ..backends import DEFAULT_JUDGE_MODEL
 from . import app
 from ._combine import _split
+from ._engine import ENGINE, RAY_ADDRESS, WORKER_THREADS, WORKERS, model_maker
+from ._rank import EngineKind
 
 console = Console()
 
@@ -36,18 +39,25 @@ def revise_cmd(
     n_ctx: int = typer.Option(4096, "--n-ctx", help="context size of in-process models"),
     threads: Optional[int] = typer.Option(None, "--threads", help="llama.cpp threads (default: all cores)"),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="requests in flight (openai: models)"),
+    engine: EngineKind = ENGINE,
+    ray_address: Optional[str] = RAY_ADDRESS,
+    workers: int = WORKERS,
+    worker_threads: int = WORKER_THREADS,
 ) -> None:
     """Revise outputs round by round, keeping a revision only if the judge prefers it; resumable."""
     from ..revise import revise
 
-    with console.status("revising…") as status:
+    with ExitStack() as stack, console.status("revising…") as status:
         def step(what: str, r: int, total: int) -> None:
             status.update(f"round {r}/{total}: {what}")
 
+        make_model = model_maker(stack, engine, ray_address=ray_address, workers=workers,
+                                 worker_threads=worker_threads, n_ctx=n_ctx, concurrency=concurrency,
+                                 models=len({critic, reviser or critic}))
         res = revise(candidates, output, critic=critic, reviser=reviser, judge=judge, rounds=rounds,
                      feedback=feedback, systems=_split(systems), max_tokens=max_tokens,
                      critic_max_tokens=critic_max_tokens, seed=seed, n_ctx=n_ctx,
-                     threads=threads, concurrency=concurrency, on_step=step)
+                     threads=threads, concurrency=concurrency, on_step=step, make_model=make_model)
     t = Table(title=f"critique and revise ({feedback} feedback)")
     cols = ("round", "entering", "no_error", "unparseable", "failed", "revised", "kept", "rejected", "undecided")
     for col in cols:

@@ -287,6 +287,11 @@ class RayGenerator(RayPool):
         self.engine: dict[str, Any] = {"kind": "ray", "workers": workers, "threads": threads, "address": address,
                                        "retried": 0}
 
+    def generate_many(self, requests: Sequence[dict[str, Any]]) -> list[Any]:
+        """Each request's generation, or its failure's message (:class:`Failed`), in order: as
+        :meth:`referee.generate.GeneratorModel.generate_many`, so chats through the store run here too."""
+        return self.run_batch(requests)
+
     def close(self) -> None:
         """Free the actors (and their CPUs) for the next model; Ray itself stays up."""
         self.engine["retried"] = self.retried
@@ -294,15 +299,16 @@ class RayGenerator(RayPool):
 
 
 @contextmanager
-def ray_generators(*, workers: int, threads: int, address: str | None, n_ctx: int,
-                   concurrency: int) -> Iterator[Callable[[str], RayGenerator]]:
-    """The ``make_model`` of :func:`referee.generate.generate` on Ray: each model a
-    :class:`RayGenerator` of ``workers`` actors with ``threads`` CPUs each (one model at a time).
-    A local instance started here is stopped on the way out."""
+def ray_generators(*, workers: int, threads: int, address: str | None, n_ctx: int, concurrency: int,
+                   models: int = 1) -> Iterator[Callable[[str], RayGenerator]]:
+    """The ``make_model`` of :func:`referee.generate.generate` (and ``revise``) on Ray: each model
+    a :class:`RayGenerator` of ``workers`` actors with ``threads`` CPUs each. A local instance
+    started here has CPUs for ``models`` of them at once (revise's critic and reviser take turns,
+    so their actors do not compete), and is stopped on the way out."""
     ray = require_ray()
     if workers < 1 or threads < 1:
         raise InputError("--workers and --worker-threads must be at least 1", field="--workers")
-    own = start_ray(address, workers * threads)
+    own = start_ray(address, workers * threads * models)
     try:
         yield lambda spec: RayGenerator(spec, {"n_ctx": n_ctx, "concurrency": concurrency}, workers=workers,
                                         threads=threads, address=address)

@@ -4,7 +4,8 @@
 :class:`SystemSpec` says what a system is (model, system prompt, sampling, samples per prompt).
 """
 
+from ._chat import StoredChat
 from ._run import GenerateResult, GeneratorModel, beside_output, generate, store_path_for
 from ._spec import SystemSpec, load_systems, parse_system
 
-__all__ = ["GenerateResult", "GeneratorModel", "beside_output", "SystemSpec", "generate", "load_systems", "parse_system", "store_path_for"]
+__all__ = ["GenerateResult", "GeneratorModel", "beside_output", "StoredChat", "SystemSpec", "generate", "load_systems", "parse_system", "store_path_for"]

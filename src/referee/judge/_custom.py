@@ -21,7 +21,9 @@ Modes and answer types:
   ``Score: N``) with N within ``[min, max]``.
 
 Every variable the template uses must be declared, and only the mode's variables can be; the
-template is rendered with ``StrictUndefined``. The judge id hashes the file's content.
+template is rendered with ``StrictUndefined``. The judge id hashes the file's content. Texts are
+rendered as they are; the ``defang`` filter (``{{ first | defang }}``) makes the delimiters that
+judges' templates use (``</response_a>``, ``[End of Response A]``) inert inside them.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from ..errors import BackendError, InputError
 from ._common import ScoredAnswer, fit_texts, judge_id_for, text_sha256, yes_answer
 from ._truncate import default_candidate_cap
 from ._generate import parse_pairwise_verdict
-from ._pairwise import logprob_answer
+from ._pairwise import defang, logprob_answer
 
 _HEADER = re.compile(r"^\s*\{#-?\s*referee\s*(\{.*?\})\s*-?#\}", re.DOTALL)
 MODE_VARIABLES = {"pairwise": ("question", "first", "second"), "pointwise": ("question", "response", "reference")}
@@ -98,6 +100,7 @@ class CustomJudge:
             raise InputError(f"variables {sorted(set(declared) - set(allowed))} are not available in {mode} mode "
                              f"(available: {list(allowed)})", path=path, field="variables")
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+        env.filters["defang"] = defang  # `{{ first | defang }}`: forged delimiters in a text made inert
         body = source[m.end():].lstrip("\n")
         try:
             used = meta.find_undeclared_variables(env.parse(body))

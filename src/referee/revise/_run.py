@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -12,13 +11,13 @@ from typing import Any
 
 from .._jsonl import write_jsonl
 from .._version import __version__
-from ..errors import BackendError, InputError
-from ..generate import GeneratorModel, beside_output
+from ..errors import InputError
+from ..generate import GeneratorModel, StoredChat, beside_output
 from ..judge import JudgeProgress
 from ..judge._make import build_judge
 from ..judge._run import ask_via_store
 from ..load import CandidateSet, load_candidates
-from ..store import Generated, GenerationStore, VerdictStore, generation_key
+from ..store import GenerationStore, VerdictStore
 from ._critique import CRITIC_SYSTEM, CRITIQUE_SCHEMA, REVISER_SYSTEM, critic_messages, parse_critique, reviser_messages
 
 FEEDBACK = ("none", "examples")
@@ -73,67 +72,6 @@ def examples_feedback(prompt: str, output: str) -> tuple[str | None, dict[str, A
                               "passed": d.get("passed", 0), "examples": total}
 
 
-class _Caller:
-    """A model behind the store: a chat already answered is read back, a new one committed at once."""
-
-    def __init__(self, role: str, model: GeneratorModel, system: str, store: GenerationStore, *, max_tokens: int,
-                 temperature: float, seed: int, json_schema: dict[str, Any] | None = None) -> None:
-        self.role, self.model, self.system, self.store = role, model, system, store
-        self.sampling = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}
-        self.json_schema = json_schema
-        self.identity = {"role": role, "model": model.identity, "system_prompt": system, **self.sampling,
-                         "json_schema": json_schema}
-        self.asked = 0
-        self.reused = 0
-
-    def describe(self) -> dict[str, Any]:
-        return {"model": self.model.identity, "system_prompt_sha256": hashlib.sha256(self.system.encode()).hexdigest(),
-                **self.sampling, "structured": self.json_schema is not None}
-
-    def ask_all(self, items: Sequence[tuple[str, list[dict[str, str]]]]) -> list[Generated | BaseException]:
-        """``(label, messages)`` each: the stored answers, the rest asked (batched on HTTP servers)."""
-        out: list[Generated | BaseException | None] = []
-        todo = []
-        for label, msgs in items:
-            key = generation_key(self.identity, json.dumps(msgs, sort_keys=True), 0, self.sampling["seed"])
-            got = self.store.get(key)
-            if got is not None:
-                self.reused += 1
-            else:
-                todo.append((len(out), label, key, msgs))
-            out.append(got)
-        req = dict(self.sampling)
-
-        def keep(i: int, label: str, key: str, g: Any) -> None:
-            rec = Generated(key=key, system=self.role, prompt_id=label, sample=0, seed=req["seed"], text=g.text,
-                            prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens,
-                            finish_reason=g.finish_reason, latency_s=round(g.latency_s, 4),
-                            provenance={"referee_version": __version__, **self.describe()})
-            self.store.put(rec)  # committed before the next call: kill -9 loses the call in flight
-            self.asked += 1
-            out[i] = rec
-
-        step = max(1, self.model.backend.concurrency) if self.model.http else 1
-        for s in range(0, len(todo), step):
-            batch = todo[s:s + step]
-            calls = [{"messages": m, **req, "json_schema": self.json_schema} for _, _, _, m in batch]
-            if self.model.http:
-                got = self.model.backend.generate_many(calls)
-            else:
-                got = []
-                for c in calls:
-                    try:
-                        got.append(self.model.backend.generate(**c))
-                    except BackendError as e:
-                        got.append(e)
-            for (i, label, key, _), g in zip(batch, got):
-                if isinstance(g, BaseException):
-                    out[i] = g
-                else:
-                    keep(i, label, key, g)
-        return out  # type: ignore[return-value]
-
-
 def _compare(judge: Any, store: VerdictStore, progress: JudgeProgress, t: Track, prompt: str, revision: str,
              reference: str | None) -> dict[str, Any]:
     """The judge on (previous, revision): P(revision better) from both orders, or each one's score."""
@@ -163,7 +101,8 @@ def revise(candidates: CandidateSet | str | Path, output: str | Path, *, critic:
            systems: Sequence[str] | None = None, max_tokens: int = 512, critic_max_tokens: int = 384,
            seed: int = 0, n_ctx: int = 4096, threads: int | None = None, concurrency: int = 8,
            critic_system: str = CRITIC_SYSTEM, reviser_system: str = REVISER_SYSTEM,
-           on_step: Callable[[str, int, int], None] | None = None) -> ReviseResult:
+           on_step: Callable[[str, int, int], None] | None = None,
+           make_model: Callable[[str], Any] | None = None) -> ReviseResult:
     """Critique-and-revise ``rounds`` times and write the originals plus each system's revised
     outputs (``NAME+revised``) as a candidates file ``rank`` reads.
 
@@ -178,7 +117,9 @@ def revise(candidates: CandidateSet | str | Path, output: str | Path, *, critic:
     as unparseable, counted, and ends that candidate's rounds.
 
     Every model call is stored in ``out.revise.sqlite`` and every comparison in
-    ``out.verdicts.sqlite`` as it arrives: a rerun asks only what is missing.
+    ``out.verdicts.sqlite`` as it arrives: a rerun asks only what is missing. ``make_model(spec)``
+    builds the critic's and reviser's models (default: in process; ``referee.engine.ray_generators``
+    gives Ray actors, closed at the end).
 
     Raises:
         InputError: bad options, unknown systems. BackendError: a model cannot be loaded.
@@ -196,11 +137,12 @@ def revise(candidates: CandidateSet | str | Path, output: str | Path, *, critic:
                          field="--systems")
     t0 = time.perf_counter()
     gen_path, verdict_path = store_paths(output)
-    models: dict[str, GeneratorModel] = {}
+    models: dict[str, Any] = {}
+    make_model = make_model or (lambda m: GeneratorModel(m, n_ctx=n_ctx, threads=threads, concurrency=concurrency))
 
-    def model(spec: str) -> GeneratorModel:
+    def model(spec: str) -> Any:
         if spec not in models:
-            models[spec] = GeneratorModel(spec, n_ctx=n_ctx, threads=threads, concurrency=concurrency)
+            models[spec] = make_model(spec)
         return models[spec]
 
     the_judge = build_judge(judge, n_ctx=n_ctx, seed=seed)
@@ -211,9 +153,9 @@ def revise(candidates: CandidateSet | str | Path, output: str | Path, *, critic:
     progress = JudgeProgress()
     with GenerationStore(gen_path, lock=True) as gstore, VerdictStore(verdict_path) as vstore:
         vstore.register_judge(the_judge.judge_id, the_judge.spec)
-        critic_call = _Caller("critic", model(critic), critic_system, gstore, max_tokens=critic_max_tokens,
+        critic_call = StoredChat("critic", model(critic), critic_system, gstore, max_tokens=critic_max_tokens,
                               temperature=0.0, seed=seed, json_schema=CRITIQUE_SCHEMA)
-        reviser_call = _Caller("reviser", model(reviser or critic), reviser_system, gstore, max_tokens=max_tokens,
+        reviser_call = StoredChat("reviser", model(reviser or critic), reviser_system, gstore, max_tokens=max_tokens,
                                temperature=0.0, seed=seed)
         for r in range(1, rounds + 1):
             row = {"round": r, "entering": 0, "no_error": 0, "unparseable": 0, "failed": 0, "revised": 0,
@@ -303,6 +245,9 @@ def revise(candidates: CandidateSet | str | Path, output: str | Path, *, critic:
             rows.append({**base, "system": system + SUFFIX, "output": t.current, "revised_from": system,
                          "revisions_kept": t.version, "stopped": t.stopped or "rounds", "rounds": t.history,
                          "source_metadata": c.metadata})
+    for m in models.values():
+        if callable(getattr(m, "close", None)):
+            m.close()
     prov = {"referee_version": __version__, "candidates": cset.sources, "systems": chosen, "rounds": rounds,
             "feedback": feedback, "critic": {"spec": critic, **critic_call.describe()},
             "reviser": {"spec": reviser or critic, **reviser_call.describe()},
@@ -310,6 +255,7 @@ def revise(candidates: CandidateSet | str | Path, output: str | Path, *, critic:
             "per_round": table, "calls": {"critic": {"asked": critic_call.asked, "reused": critic_call.reused},
                                           "reviser": {"asked": reviser_call.asked, "reused": reviser_call.reused},
                                           "judge": {"asked": progress.asked, "reused": progress.cache_hits}},
+            "engine": {spec: getattr(m, "engine", {"kind": "local"}) for spec, m in models.items()},
             "elapsed_s": round(time.perf_counter() - t0, 3)}
     write_jsonl(output, rows)
     beside_output(output, ".revise.json").write_text(json.dumps(prov, indent=2, default=str) + "\n", encoding="utf-8")

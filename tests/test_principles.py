@@ -1,0 +1,150 @@
+"""`referee principles` (Inverse Constitutional AI): selection and merging on their own, parsing of
+malformed replies, bad input, and the whole loop on the real SmolLM2 runtime with tiny budgets
+(mechanics, counts, resume without a repeated model call, the constitution as a judge)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from conftest import example_subset, run_cli, write_jsonl
+from referee import RankOptions, rank
+from referee.errors import InputError
+from referee.judge import make_judge
+from referee.principles import (learn_principles, load_preferences, merge_principles, predict, preferences_from_run,
+                                select_greedy, split, wilson)
+from referee.principles._prompts import parse_proposal, parse_vote
+
+
+def test_greedy_selection_finds_the_planted_principle_and_stops_when_nothing_helps():
+    rng = np.random.default_rng(1)
+    n = 200
+    labels = rng.choice([-1, 1], n)
+    votes = rng.choice([-1, 0, 1], (n, 6))
+    planted = np.where(rng.random(n) < 0.9, labels, -labels)  # agrees with the annotators 90% of the time
+    votes[:, 4] = planted
+    sel = select_greedy(votes, labels, max_n=3)
+    assert sel.chosen[0] == 4
+    assert sel.accuracy[0] == pytest.approx(float(np.mean(planted == labels)))
+    assert all(b > a for a, b in zip([sel.base_accuracy] + sel.accuracy, sel.accuracy))  # only gains are kept
+    # With no vote at all, every row falls back to the majority side.
+    assert (predict(np.zeros((3, 2), dtype=int), [0, 1], -1) == -1).all()
+
+
+def test_wilson_interval_is_the_closed_form():
+    k, n, z = 9, 20, 1.959963984540054
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    lo, hi = wilson(k, n)
+    assert lo == pytest.approx(centre - half, abs=1e-9) and hi == pytest.approx(centre + half, abs=1e-9)
+    assert all(math.isnan(x) for x in wilson(0, 0))
+
+
+def test_near_duplicate_principles_merge_and_distinct_ones_do_not():
+    props = ["Select the response that is concise.", "Select the response that is more concise.",
+             "Select the response that is concise.", "Select the response that ends with a question to the user.",
+             "Select the response that ends by asking the user a question."]
+    clusters = merge_principles(props, distance=0.8)
+    assert [c.count for c in clusters] == [3, 2]
+    assert clusters[0].text == "Select the response that is concise."  # the most frequent text stands for it
+    assert "question" in clusters[1].text
+
+
+def test_malformed_proposals_and_votes_are_unparseable_not_guessed():
+    assert parse_proposal("no json here", 3) == ([], "no JSON object with a list of principles")
+    got, why = parse_proposal('{"principles": ["Be nice", 7, "select the response that  is  shorter"]}', 3)
+    assert got == ["Select the response that is shorter."] and why is None
+    assert parse_proposal('{"principles": ["It is better."]}', 3)[0] == []
+    assert [parse_vote(r) for r in ('{"favours": "A"}', '{"favours": "B"}', '{"favours": "neither"}',
+                                     '{"favours": "C"}', "A")] == [1, -1, 0, None, None]
+
+
+def test_bad_preference_files_are_one_clear_error(tmp_path):
+    ok = {"prompt": "q", "text_a": "x", "text_b": "y", "preferred": "a"}
+    for rows, field in [([{**ok, "text_b": ""}], "text_b"), ([{**ok, "preferred": "c"}], "preferred"),
+                        ([{**ok, "id": "1"}, {**ok, "id": "1"}], "id")]:
+        path = write_jsonl(tmp_path / f"{field}.jsonl", rows)
+        with pytest.raises(InputError) as e:
+            load_preferences(path)
+        assert e.value.field == field and str(path) in str(e.value)
+    with pytest.raises(InputError, match="no such file"):
+        load_preferences(tmp_path / "nope.jsonl")
+    prefs = load_preferences(write_jsonl(tmp_path / "g.jsonl", [{**ok, "group": "g1"}, {**ok, "group": "g2"}]))
+    with pytest.raises(InputError, match="not among"):
+        split(prefs, test_groups=["g3"])
+
+
+def test_a_run_folder_gives_its_judges_decided_comparisons_with_their_texts(tmp_path):
+    cands = example_subset(tmp_path, 4)
+    rows = [json.loads(line) for line in cands.read_text().splitlines()]
+    systems = list(dict.fromkeys(r["system"] for r in rows))
+    # A replayed judge that prefers the earlier system, with one tie left undecided.
+    records = [{"prompt_id": r["prompt_id"], "system_a": a, "system_b": b,
+                "p_a": 0.5 if (r["prompt_id"], a, b) == (rows[0]["prompt_id"], systems[0], systems[1]) else 0.8}
+               for r in rows if r["system"] == systems[0]
+               for i, a in enumerate(systems) for b in systems[i + 1:]]
+    replay = write_jsonl(tmp_path / "replay.jsonl", records)
+    rank(RankOptions(candidates=[cands], output=tmp_path / "run", judge=f"replay:{replay}", n_boot=20,
+                     independence_check=False, report=False))
+    prefs = preferences_from_run(tmp_path / "run")
+    assert len(prefs) == len(records) - 1  # the tie teaches nothing
+    texts = {(r["prompt_id"], r["system"]): r["output"] for r in rows}
+    for p in prefs:
+        pid, a, b = p.id.split("|")
+        assert (p.text_a, p.text_b) == (texts[(pid, a)], texts[(pid, b)])
+        assert p.preferred == ("a" if systems.index(a) < systems.index(b) else "b")
+        assert p.group == "|".join(sorted((a, b)))
+
+
+QUESTIONS = ["What is the capital of France?", "How many legs does a spider have?", "What color is the sky?",
+             "What is 3 times 4?", "Name a large ocean.", "Which planet is called the red planet?"]
+ANSWERS = ["Paris.", "Eight.", "Blue, on a clear day.", "Twelve.", "The Pacific.", "Mars."]
+
+
+def _planted(tmp_path):
+    # Annotators who always prefer the answer that ends with a question to the user.
+    rows = []
+    for i, (q, a) in enumerate(zip(QUESTIONS, ANSWERS)):
+        asks = f"{a} Would you like to know more?"
+        first_asks = i % 2 == 0
+        rows.append({"id": f"q{i}", "prompt": q, "text_a": asks if first_asks else a,
+                     "text_b": a if first_asks else asks, "preferred": "a" if first_asks else "b", "group": f"g{i}"})
+    return write_jsonl(tmp_path / "planted.jsonl", rows)
+
+
+def test_the_loop_on_smollm2_writes_a_constitution_judge_and_resumes_without_asking_again(tmp_path, monkeypatch):
+    prefs = load_preferences(_planted(tmp_path))
+    opts = dict(model="smollm2-135m", judge="smollm2-135m", test_fraction=0.5, propose_pairs=2, per_pair=2,
+                candidates=3, max_principles=2, n_ctx=2048, threads=2)
+    res = learn_principles(prefs, tmp_path / "out", **opts)
+    rep = res.report
+    n_train, n_test = rep["preferences"]["train"], rep["preferences"]["test"]
+    assert (n_train, n_test) == (3, 3) and rep["preferences"]["proposed_on"] == 2
+    assert rep["asked"]["proposer"] == 2
+    n_cand = len(rep["candidates"])
+    assert 1 <= n_cand <= 3 or rep["counts"]["proposals_unparseable"] == 2
+    assert rep["asked"]["voter"] == (n_train + n_test) * n_cand * 2  # both orders of every (pair, principle)
+    c = rep["counts"]
+    assert c["vote_errors"] == 0 and c["votes_unparseable"] <= rep["asked"]["voter"]
+    assert len(res.principles) <= 2 and all(p.startswith("Select the response that") for p in res.principles)
+    for name in ("constitution", "majority_side", "judge", "judge_with_constitution"):
+        assert rep["test"][name]["n"] == n_test and 0 <= rep["test"][name]["accuracy"] <= 1
+    assert c["judge_asked"] == c["constitution_asked"] == 2 * n_test
+    saved = json.loads((tmp_path / "out" / "principles.json").read_text())
+    assert saved["test"] == json.loads(json.dumps(rep["test"]))
+    # The constitution is a judge: the template loads, and its instructions hold the principles.
+    judge = make_judge("smollm2-135m", n_ctx=2048, template=str(res.template))
+    assert all(p in judge.system for p in res.principles)
+    # Run again through the CLI: every proposal, vote and verdict comes from the stores.
+    code = run_cli(monkeypatch, "principles", tmp_path / "planted.jsonl", "--model", "smollm2-135m", "--judge",
+                   "smollm2-135m", "-o", tmp_path / "out", "--propose-pairs", "2", "--per-pair", "2",
+                   "--candidates", "3", "--max-principles", "2", "--n-ctx", "2048", "--threads", "2")
+    assert code == 0
+    again = json.loads((tmp_path / "out" / "principles.json").read_text())
+    assert again["asked"] == {"proposer": 0, "voter": 0}
+    assert again["counts"]["judge_asked"] == again["counts"]["constitution_asked"] == 0
+    assert again["test"] == saved["test"] and again["principles"] == saved["principles"]
