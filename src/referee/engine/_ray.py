@@ -287,8 +287,12 @@ class RayGenerator(RayPool):
         self.engine: dict[str, Any] = {"kind": "ray", "workers": workers, "threads": threads, "address": address,
                                        "retried": 0}
 
+    def submit(self, items: Sequence[Any]) -> Callable[[], list[Any]]:
+        wait = super().submit(items)
+        return lambda: [BackendError(o) if isinstance(o, Failed) else o for o in wait()]
+
     def generate_many(self, requests: Sequence[dict[str, Any]]) -> list[Any]:
-        """Each request's generation, or its failure's message (:class:`Failed`), in order: as
+        """Each request's generation, or its failure (a :class:`BackendError`), in order: as
         :meth:`referee.generate.GeneratorModel.generate_many`, so chats through the store run here too."""
         return self.run_batch(requests)
 

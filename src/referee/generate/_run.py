@@ -202,7 +202,7 @@ def _generate_system(spec: SystemSpec, model: Any, prompts: dict[str, Prompt], s
         outs = wait()
         pending = send(end) if end < len(todo) else None
         for (pid, k, seed, key), g in zip(todo[start:end], outs):
-            if isinstance(g, (BaseException, str)):  # a worker sends its failure as the message
+            if isinstance(g, BaseException):
                 res.failed.append(f"{spec.name} on {pid} (sample {k}): {g}")
             else:
                 keep(pid, k, seed, key, g)

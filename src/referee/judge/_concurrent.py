@@ -116,10 +116,10 @@ class Lookahead(Generic[P]):
     def _next_batch(self, start: int, vid: str | None) -> list[tuple[str, P]]:
         """Up to ``chunk`` questions from ``start`` that nothing answers yet (``vid``: asked now)."""
         batch: list[tuple[str, P]] = []
-        seen = set(self.cache)
-        # A question being answered now is not sent again under another id (the same texts about
-        # other systems): once committed, the store answers that one.
-        keys = {self.items[self.pos[v]][1] for v in self.cache}
+        seen = set(self.cache) | (self._ahead[1] if self._ahead is not None else set())
+        # A question answered now, or on its way, is not sent again under another id (the same
+        # texts about other systems): once committed, the store answers that one.
+        keys = {self.items[self.pos[v]][1] for v in seen}
         chunk = self._chunk()
         for v, q, payload in self.items[start:]:
             if len(batch) >= chunk:
