@@ -19,7 +19,10 @@ PROPOSER_SYSTEM = (
 )
 PROPOSAL_SCHEMA = {
     "type": "object",
-    "properties": {"principles": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 3}},
+    # The prefix is in the grammar: asked in words alone, the 1.5B Qwen wrote "The annotator preferred
+    # Response A because ..." for 8 of 8 preferences (bench/principles.py), and none was usable.
+    "properties": {"principles": {"type": "array", "items": {"type": "string", "pattern": f"^{PREFIX} [^\"]{{8,200}}$"},
+                                  "minItems": 1, "maxItems": 3}},
     "required": ["principles"],
 }
 
