@@ -11,6 +11,12 @@ from .._version import __version__
 from ..store import Generated, GenerationStore, generation_key
 
 
+def data_block(tag: str, text: str) -> str:
+    """``text`` inside ``<tag>`` … ``</tag>``; a forged closing tag inside the untrusted text is
+    broken (``</ tag>``), so it cannot end the block it sits in."""
+    return f"<{tag}>\n{text.replace(f'</{tag}>', f'</ {tag}>')}\n</{tag}>"
+
+
 class StoredChat:
     """A model behind the store: a chat already answered is read back, a new one committed at once.
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 
+from ..generate import data_block
+
 PREFIX = "Select the response that"
 
 PROPOSER_SYSTEM = (
@@ -39,14 +41,10 @@ VOTE_SCHEMA = {
 }
 
 
-def _data(tag: str, text: str) -> str:
-    return f"<{tag}>\n{text.replace(f'</{tag}>', f'</ {tag}>')}\n</{tag}>"
-
-
 def proposer_messages(prompt: str, text_a: str, text_b: str, preferred: str, n: int) -> list[dict[str, str]]:
     """The chat that asks for up to ``n`` principles explaining why ``preferred`` (``a``/``b``) won."""
     win = "A" if preferred == "a" else "B"
-    user = "\n\n".join([_data("task", prompt), _data("response_A", text_a), _data("response_B", text_b),
+    user = "\n\n".join([data_block("task", prompt), data_block("response_A", text_a), data_block("response_B", text_b),
                         f"The annotator preferred Response {win}. Write up to {n} principles "
                         f"(each starting \"{PREFIX}\") that explain why."])
     return [{"role": "system", "content": PROPOSER_SYSTEM}, {"role": "user", "content": user}]
@@ -54,8 +52,8 @@ def proposer_messages(prompt: str, text_a: str, text_b: str, preferred: str, n: 
 
 def voter_messages(principle: str, prompt: str, first: str, second: str) -> list[dict[str, str]]:
     """The chat that asks which of ``first`` (A) and ``second`` (B) ``principle`` favours."""
-    user = "\n\n".join([f"Principle: {principle}", _data("task", prompt), _data("response_A", first),
-                        _data("response_B", second), "Which response does the principle favour?"])
+    user = "\n\n".join([f"Principle: {principle}", data_block("task", prompt), data_block("response_A", first),
+                        data_block("response_B", second), "Which response does the principle favour?"])
     return [{"role": "system", "content": VOTER_SYSTEM}, {"role": "user", "content": user}]
 
 

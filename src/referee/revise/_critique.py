@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError, model_validator
 
+from ..generate import data_block
+
 ERROR_TYPES = ("wrong-logic", "wrong-output", "syntax", "runtime-error", "edge-case", "incomplete", "off-task",
                "other")
 
@@ -88,15 +90,10 @@ def parse_critique(raw: str, output: str) -> tuple[Critique | None, str | None]:
     return c, None
 
 
-def _data(tag: str, text: str) -> str:
-    # a forged closing tag inside untrusted text must not end the block it sits in
-    return f"<{tag}>\n{text.replace(f'</{tag}>', f'</ {tag}>')}\n</{tag}>"
-
-
 def critic_messages(prompt: str, output: str, *, feedback: str | None = None,
                     rejected: list[str] | None = None, system: str = CRITIC_SYSTEM) -> list[dict[str, str]]:
     """The critic's chat: the task, the answer, execution feedback and fixes already rejected."""
-    parts = [_data("task", prompt), _data("answer", output)]
+    parts = [data_block("task", prompt), data_block("answer", output)]
     if feedback:
         parts.append("Results of running the task's public examples against the answer:\n" + feedback)
     if rejected:
@@ -117,7 +114,7 @@ REVISER_SYSTEM = (
 def reviser_messages(prompt: str, output: str, critique: Critique, *, feedback: str | None = None,
                      rejected: list[str] | None = None, system: str = REVISER_SYSTEM) -> list[dict[str, str]]:
     """The reviser's chat: the task, the current answer, the critique, feedback, fixes not to repeat."""
-    parts = [_data("task", prompt), _data("answer", output), "Critique:\n" + critique.as_text()]
+    parts = [data_block("task", prompt), data_block("answer", output), "Critique:\n" + critique.as_text()]
     if feedback:
         parts.append("Results of running the task's public examples against the current answer:\n" + feedback)
     if rejected:
