@@ -7,60 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections import deque
 from pathlib import Path
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from referee.backends import LocalServer, free_port
 
 
-class LlamaServer:
-    """``python -m llama_cpp.server`` on 127.0.0.1 with a GGUF file; always stop() it."""
+class LlamaServer(LocalServer):
+    """``python -m llama_cpp.server`` on 127.0.0.1 with a GGUF file (model name ``smol``); always stop() it."""
 
     def __init__(self, model_path: str | Path, *, n_ctx: int = 2048, n_threads: int = 2, log: Path | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self._log = open(log, "wb") if log else subprocess.DEVNULL
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
-             "--port", str(self.port), "--n_ctx", str(n_ctx), "--n_threads", str(n_threads),
-             "--model_alias", "smol"],
-            stdout=self._log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with {self.proc.returncode}")
-            try:
-                if httpx.get(self.url + "/models", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"llama_cpp.server not ready within {timeout} s")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self._log is not subprocess.DEVNULL:
-            self._log.close()
+        super().__init__(model_path, alias="smol", n_ctx=n_ctx, n_threads=n_threads, log=log)
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], bytes] | None:

@@ -7,8 +7,9 @@ from ._protocol import Generation
 from ._openai import OpenAIBackend, ServerResponseError, ServerUnreachableError, off_loop, parse_openai_spec
 from ._llamagen import GenerateBackend, LlamaGenerator, as_generator
 from ._replay import ReplayJudge
+from ._server import LocalServer, free_port
 
 __all__ = ["DEFAULT_JUDGE_MODEL", "PACKAGED_MODELS", "ChoiceBackend", "ChoiceProbs", "LlamaCppBackend",
            "PackagedModel", "file_sha256", "installed_models", "resolve_model",
-           "GenerateBackend", "Generation", "LlamaGenerator", "OpenAIBackend", "ReplayJudge", "ServerResponseError",
-           "ServerUnreachableError", "as_generator", "off_loop", "parse_openai_spec"]
+           "GenerateBackend", "Generation", "LlamaGenerator", "LocalServer", "OpenAIBackend", "ReplayJudge", "ServerResponseError",
+           "ServerUnreachableError", "as_generator", "free_port", "off_loop", "parse_openai_spec"]

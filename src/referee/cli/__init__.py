@@ -17,7 +17,7 @@ app = typer.Typer(name="referee", no_args_is_help=True, add_completion=False,
                   help="Judge LLM outputs without reference answers and turn the judgments into decisions.")
 err_console = Console(stderr=True)
 
-from . import _audit, _combine, _export, _generate, _models, _principles, _rank, _rate, _report, _revise, _select, _simulate  # noqa: E402,F401  (commands register on import)
+from . import _audit, _combine, _export, _generate, _models, _optimize, _principles, _rank, _rate, _report, _revise, _select, _simulate  # noqa: E402,F401  (commands register on import)
 
 
 def main() -> None:

@@ -31,9 +31,15 @@ class StoredChat:
     """
 
     def __init__(self, role: str, model: Any, system: str, store: GenerationStore, *, max_tokens: int,
-                 temperature: float, seed: int, json_schema: dict[str, Any] | None = None) -> None:
+                 temperature: float, seed: int, json_schema: dict[str, Any] | None = None,
+                 top_p: float | None = None, stop: Sequence[str] = ()) -> None:
         self.role, self.model, self.system, self.store = role, model, system, store
-        self.sampling = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}
+        self.sampling: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}
+        # only when set: the keys of chats stored before these options existed stay the same
+        if top_p is not None:
+            self.sampling["top_p"] = top_p
+        if stop:
+            self.sampling["stop"] = list(stop)
         self.json_schema = json_schema
         self.identity = {"role": role, "model": model.identity, "system_prompt": system, **self.sampling,
                          "json_schema": json_schema}
@@ -44,30 +50,33 @@ class StoredChat:
         return {"model": self.model.identity, "system_prompt_sha256": hashlib.sha256(self.system.encode()).hexdigest(),
                 **self.sampling, "structured": self.json_schema is not None}
 
-    def ask_all(self, items: Sequence[tuple[str, list[dict[str, str]]]]) -> list[Generated | BaseException]:
+    def ask_all(self, items: Sequence[tuple[str, list[dict[str, str]]]],
+                samples: Sequence[int] | None = None) -> list[Generated | BaseException]:
         """``(label, messages)`` each: the stored answers, the rest asked (batched on HTTP servers);
-        a failed call is its exception, in its place."""
+        a failed call is its exception, in its place. ``samples`` numbers repeated draws of the same
+        messages (sample ``k`` uses seed ``seed + k``); default: sample 0 each."""
         out: list[Generated | BaseException | None] = []
         todo = []
-        for label, msgs in items:
-            key = generation_key(self.identity, json.dumps(msgs, sort_keys=True), 0, self.sampling["seed"])
+        for n, (label, msgs) in enumerate(items):
+            k = 0 if samples is None else samples[n]
+            seed = self.sampling["seed"] + k
+            key = generation_key(self.identity, json.dumps(msgs, sort_keys=True), k, seed)
             got = self.store.get(key)
             if got is not None:
                 self.reused += 1
             else:
-                todo.append((len(out), label, key, msgs))
+                todo.append((len(out), label, key, msgs, k, seed))
             out.append(got)
-        req = dict(self.sampling)
         step = max(1, self.model.chunk)
         for s in range(0, len(todo), step):
             batch = todo[s:s + step]
-            got = self.model.generate_many([{"messages": m, **req, "json_schema": self.json_schema}
-                                            for _, _, _, m in batch])
-            for (i, label, key, _), g in zip(batch, got):
+            got = self.model.generate_many([{"messages": m, **self.sampling, "seed": seed, "json_schema": self.json_schema}
+                                            for _, _, _, m, _, seed in batch])
+            for (i, label, key, _, k, seed), g in zip(batch, got):
                 if isinstance(g, BaseException):
                     out[i] = g
                     continue
-                rec = Generated(key=key, system=self.role, prompt_id=label, sample=0, seed=req["seed"], text=g.text,
+                rec = Generated(key=key, system=self.role, prompt_id=label, sample=k, seed=seed, text=g.text,
                                 prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens,
                                 finish_reason=g.finish_reason, latency_s=round(g.latency_s, 4),
                                 provenance={"referee_version": __version__, **self.describe()})

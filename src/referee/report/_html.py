@@ -542,6 +542,30 @@ def _settling(systems: list[str], outcomes: list[PairOutcome], order: dict[str, 
     return {"data": data, "layout": layout}
 
 
+def _trials_plot(trials: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The dev score of each candidate program an optimizer scored, in order, and the best so far."""
+    pts = [t for t in trials if t.get("dev_score") is not None]
+    if not pts:
+        return None
+    xs = [t["trial"] for t in pts]
+    ys = [t["dev_score"] for t in pts]
+    best, top = [], float("-inf")
+    for y in ys:
+        top = max(top, y)
+        best.append(top)
+    hover = [f"trial {t['trial']} · dev {t['dev_score']:.3f} on {t['dev_n']} prompts · {t['demos']} demos<br>"
+             + _plot_text(t["instruction"][:160]) for t in pts]
+    data = [{"type": "scatter", "mode": "markers", "x": xs, "y": ys, "name": "dev score",
+             "marker": {"size": 9, "color": _PALETTE[0]}, "hovertext": hover, "hoverinfo": "text"},
+            {"type": "scatter", "mode": "lines", "x": xs, "y": best, "name": "best so far",
+             "line": {"color": _PALETTE[1], "width": 2, "shape": "hv"}, "hoverinfo": "skip"}]
+    layout = _layout(height=320, xaxis={"title": {"text": "trial (candidate program, in the order scored)"},
+                                        "gridcolor": "#e4e7eb", "automargin": True, "dtick": 1},
+                     yaxis={"title": {"text": "dev score (metric mean)"}, "gridcolor": "#e4e7eb", "automargin": True},
+                     legend={"orientation": "h", "y": -0.3})
+    return {"data": data, "layout": layout}
+
+
 # -- assemble ----------------------------------------------------------------------------------------
 def build_report(run_dir: str | Path) -> dict[str, Any]:
     """Everything the HTML report shows, as plain values (the template's context).
@@ -622,6 +646,9 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
             settle = _settling(rated, keep, order, level)
             if settle:
                 plots["settling"] = settle
+        optimization = _read_json(run_dir / "trials.json")  # `referee optimize` rates its held-out outputs here
+        if optimization:
+            plots["trials"] = _trials_plot(optimization.get("trials") or [])
         multi = _judges_section(verdicts, judges, main_id)
         prompts = _explorer(store, verdicts, judges, main_id, ranked, outcomes)
     categories = sorted({p["category"] for p in prompts if p["category"]})
@@ -632,7 +659,7 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
         "judge_label": _judge_label(spec) if spec else "–", "judges": judges,
         "rating": rating_info, "level": level, "plan": plan, "verdicts": vinfo, "behaviour": beh,
         "rows": rows, "style_rows": style_rows, "style_reason": style_reason, "effects": effects,
-        "heatmap": heat, "systems": ranked, "multi": multi,
+        "heatmap": heat, "systems": ranked, "multi": multi, "optimization": optimization,
         "prompts": prompts, "categories": categories, "plots": plots,
         "generated": datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
     }

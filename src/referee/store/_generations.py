@@ -61,14 +61,17 @@ class Generated(BaseModel):
 
 class GenerationStore(SQLiteFile):
     """SQLite file of generations: WAL, one transaction per generation (a killed process loses at
-    most the generations in flight), a folder lock while a ``generate`` writes to it."""
+    most the generations in flight), a folder lock while a ``generate`` writes to it.
 
-    def __init__(self, path: str | Path, *, lock: bool = False) -> None:
+    ``threaded``: usable from other threads than the one that opened it (DSPy evaluates in worker
+    threads); the caller then serializes every use."""
+
+    def __init__(self, path: str | Path, *, lock: bool = False, threaded: bool = False) -> None:
         self.path = Path(path)
         self._lock = RunFolderLock(self.path) if lock else None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=5.0)
+            self._db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=not threaded)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             with self._db:

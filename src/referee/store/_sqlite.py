@@ -203,10 +203,13 @@ class VerdictStore(SQLiteFile):
         lock: hold a :class:`RunFolderLock` until :meth:`close`, so a second run on the same
             folder stops before it asks the judge anything.
         busy_timeout: seconds to wait for another process's write lock on the database.
+        threaded: usable from other threads than the one that opened it; the caller then
+            serializes every use.
     """
 
     def __init__(self, path: str | Path, *, readonly: bool = False, lock: bool = False,
-                 busy_timeout: float = DEFAULT_BUSY_TIMEOUT_S, shard_rows: int | None = None) -> None:
+                 busy_timeout: float = DEFAULT_BUSY_TIMEOUT_S, shard_rows: int | None = None,
+                 threaded: bool = False) -> None:
         self.path = Path(path)
         if readonly and not self.path.is_file():
             raise StoreError(f"{self.path}: no such verdict store")
@@ -217,6 +220,7 @@ class VerdictStore(SQLiteFile):
         self._shard_rows = shard_rows
         self._index: tuple[dict[str, int], dict[str, str]] | None = None  # id -> shard seq; question -> id
         self._cached: tuple[int | None, dict[str, dict[str, Any]]] = (None, {})
+        self._threaded = threaded
         try:
             self._db = self._connect(readonly, busy_timeout)
             if not readonly:
@@ -235,10 +239,11 @@ class VerdictStore(SQLiteFile):
         db = None
         try:
             if readonly:
-                db = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True, timeout=timeout)
+                db = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True, timeout=timeout,
+                                     check_same_thread=not self._threaded)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, timeout=timeout)
+                db = sqlite3.connect(self.path, timeout=timeout, check_same_thread=not self._threaded)
             db.row_factory = sqlite3.Row
             version = self._schema_version(db)
             if not readonly:
