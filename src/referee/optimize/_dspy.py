@@ -86,6 +86,7 @@ class SystemAdapter(dspy.JSONAdapter):
     def __init__(self, seen: Seen, **kw: Any) -> None:
         super().__init__(**kw)
         self.seen = seen
+        self.unparseable = 0  # optimizer replies (proposals) that did not parse: counted, then DSPy's to handle
 
     def _prepare_response_format(self, lm: Any, lm_kwargs: dict[str, Any], signature: Any) -> None:
         if is_system(signature):
@@ -105,7 +106,13 @@ class SystemAdapter(dspy.JSONAdapter):
 
     def parse(self, signature: Any, completion: str) -> dict[str, Any]:
         if not is_system(signature):
-            return super().parse(signature, completion)
+            from dspy.utils.exceptions import AdapterParseError
+
+            try:
+                return super().parse(signature, completion)
+            except AdapterParseError:
+                self.unparseable += 1
+                raise
         return {"response": completion}
 
 

@@ -278,8 +278,9 @@ def optimize(prompts: dict[str, Prompt], out_dir: str | Path, *, model: str, ins
             raise
         except Exception as e:  # noqa: BLE001 - DSPy wraps what our engine raised; keep the cause in the message
             cause = e.__cause__ or e.__context__ or e
-            raise BackendError(f"the {optimizer} optimizer stopped: {type(cause).__name__}: {cause} (generations "
-                               f"and verdicts so far are kept in {out_dir})") from e
+            bad = f"; {adapter.unparseable} unparseable proposal(s)" if adapter.unparseable else ""
+            raise BackendError(f"the {optimizer} optimizer stopped: {type(cause).__name__}: {str(cause)[:400]}{bad} "
+                               f"(generations and verdicts so far are kept in {out_dir})") from e
         predictor = best.predictors()[0]
         new_instruction = predictor.signature.instructions
         new_demos = [{"prompt": str(d["prompt"]), "response": str(d["response"])} for d in predictor.demos
@@ -296,7 +297,7 @@ def optimize(prompts: dict[str, Prompt], out_dir: str | Path, *, model: str, ins
         # the judge's own held-out preference (optimized over original): the Goodhart check's first half
         held_metric = JudgeMetric(judge, vstore, prompts, held[ORIGINAL], seen, lock=lock)
         held_p = [held_metric.score(pid, held[OPTIMIZED][pid]) for pid in test_ids]
-        counts = {**counted, "system_failed": sys_engine.failed, "proposer_failed": prop_engine.failed,
+        counts = {**counted, "proposals_unparseable": adapter.unparseable, "system_failed": sys_engine.failed, "proposer_failed": prop_engine.failed,
                   "system_truncated": sys_engine.truncated, "proposer_truncated": prop_engine.truncated,
                   "judge_asked": scorer.progress.asked + held_metric.progress.asked,
                   "judge_reused": scorer.progress.cache_hits + held_metric.progress.cache_hits,
