@@ -77,7 +77,8 @@ def optimize_cmd(
     trials = Table("trial", "dev score", "demos", "instruction", title=f"{optimizer}: {len(res.trials)} programs "
                    f"scored on {len(rep['prompts']['dev'])} dev prompts")
     for t in res.trials:
-        trials.add_row(str(t["trial"]), "–" if t["dev_score"] is None else f"{t['dev_score']:.3f}", str(t["demos"]),
+        trials.add_row(str(t["trial"]), "–" if t["dev_score"] is None else f"{t['dev_score']:.3f}",
+                       str(t["n_demos"]),
                        t["instruction"][:90].replace("\n", " "))
     console.print(trials)
     d, h = rep["dev"], rep["heldout_judge"]

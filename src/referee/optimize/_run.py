@@ -123,7 +123,8 @@ def _optimizer(name: str, metric: JudgeMetric, budget: int, n_dev: int, proposer
     if name == "mipro":
         opts = {"num_candidates": max(2, budget // 2), "num_trials": budget, "max_bootstrapped_demos": demos,
                 "max_labeled_demos": 0}
-        opt = MIPROv2(metric=metric, prompt_model=proposer_lm, task_model=task_lm, auto=None, num_candidates=opts["num_candidates"],
+        opt = MIPROv2(metric=metric, prompt_model=proposer_lm, task_model=task_lm, auto=None,
+                      num_candidates=opts["num_candidates"],
                       num_threads=1, seed=seed, init_temperature=1.0, verbose=False,
                       max_bootstrapped_demos=demos, max_labeled_demos=0)
         return opt, lambda p, tr, dv: opt.compile(
@@ -164,7 +165,8 @@ def trials_table(metric: JudgeMetric, seen: Seen, dev_ids: Sequence[str]) -> lis
     for k, r in enumerate(rows.values()):
         prog = seen.programs[r["program"]]
         out.append({"trial": k, "program": r["program"], "instruction": prog["instruction"],
-                    "demos": len(prog["demos"]), "dev_score": sum(r["dev"]) / len(r["dev"]) if r["dev"] else None,
+                    "n_demos": len(prog["demos"]), "demos": prog["demos"],
+                    "dev_score": sum(r["dev"]) / len(r["dev"]) if r["dev"] else None,
                     "dev_n": len(r["dev"]), "other_score": sum(r["other"]) / len(r["other"]) if r["other"] else None,
                     "other_n": len(r["other"])})
     return out
@@ -297,7 +299,8 @@ def optimize(prompts: dict[str, Prompt], out_dir: str | Path, *, model: str, ins
         # the judge's own held-out preference (optimized over original): the Goodhart check's first half
         held_metric = JudgeMetric(judge, vstore, prompts, held[ORIGINAL], seen, lock=lock)
         held_p = [held_metric.score(pid, held[OPTIMIZED][pid]) for pid in test_ids]
-        counts = {**counted, "proposals_unparseable": adapter.unparseable, "system_failed": sys_engine.failed, "proposer_failed": prop_engine.failed,
+        counts = {**counted, "proposals_unparseable": adapter.unparseable, "system_failed": sys_engine.failed,
+                  "proposer_failed": prop_engine.failed,
                   "system_truncated": sys_engine.truncated, "proposer_truncated": prop_engine.truncated,
                   "judge_asked": scorer.progress.asked + held_metric.progress.asked,
                   "judge_reused": scorer.progress.cache_hits + held_metric.progress.cache_hits,

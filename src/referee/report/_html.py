@@ -553,7 +553,7 @@ def _trials_plot(trials: list[dict[str, Any]]) -> dict[str, Any] | None:
     for y in ys:
         top = max(top, y)
         best.append(top)
-    hover = [f"trial {t['trial']} · dev {t['dev_score']:.3f} on {t['dev_n']} prompts · {t['demos']} demos<br>"
+    hover = [f"trial {t['trial']} · dev {t['dev_score']:.3f} on {t['dev_n']} prompts · {t['n_demos']} demos<br>"
              + _plot_text(t["instruction"][:160]) for t in pts]
     data = [{"type": "scatter", "mode": "markers", "x": xs, "y": ys, "name": "dev score",
              "marker": {"size": 9, "color": _PALETTE[0]}, "hovertext": hover, "hoverinfo": "text"},
