@@ -15,7 +15,7 @@ votes, the more common side, the judge alone and the judge with the constitution
 principles found; model calls and seconds. Every call is stored under ``bench/.cache/principles``,
 so a rerun resumes.
 
-    .venv/bin/python bench/principles.py [--set planted,alpaca] [--pairs 40] [--model qwen2.5-coder-1.5b]
+    .venv/bin/python bench/principles.py [--set planted,alpaca] [--pairs 40] [--vote logprob|generate]
 
 Last line: one JSON object.
 """
@@ -105,18 +105,19 @@ def main() -> None:
     ap.add_argument("--judge", default="qwen2.5-coder-1.5b")
     ap.add_argument("--propose-pairs", type=int, default=12)
     ap.add_argument("--candidates", type=int, default=8)
+    ap.add_argument("--vote", default="logprob", choices=["logprob", "generate"])
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"needs {DATA} (the shared AlpacaEval data)")
     from referee.principles import learn_principles
 
-    out: dict = {"bench": "principles", "model": args.model, "judge": args.judge, "sets": {}}
+    out: dict = {"bench": "principles", "model": args.model, "judge": args.judge, "vote": args.vote, "sets": {}}
     for name in args.set.split(","):
         prefs, test_groups = {"planted": planted, "alpaca": alpaca}[name](args.pairs)
         t0 = time.perf_counter()
-        res = learn_principles(prefs, CACHE / name, model=args.model, judge=args.judge, test_groups=test_groups,
-                               propose_pairs=args.propose_pairs, candidates=args.candidates, max_principles=5,
-                               n_ctx=4096)
+        res = learn_principles(prefs, CACHE / f"{name}-{args.vote}", model=args.model, judge=args.judge,
+                               test_groups=test_groups, propose_pairs=args.propose_pairs, candidates=args.candidates,
+                               max_principles=5, n_ctx=4096, vote=args.vote)
         rep = res.report
         row = {"preferences": rep["preferences"], "principles": res.principles,
                "test": {k: {"accuracy": round(v["accuracy"], 3), "interval": [round(x, 3) for x in v["interval"]],

@@ -30,6 +30,8 @@ def principles_cmd(
     per_pair: int = typer.Option(3, "--per-pair", min=1, help="principles proposed per preference"),
     candidates: int = typer.Option(20, "--candidates", min=1, help="merged principles voted on"),
     max_principles: int = typer.Option(5, "--max-principles", min=1, help="most principles in the constitution"),
+    vote: str = typer.Option("logprob", "--vote", help="logprob: P(A) of a judge per principle, both orders "
+                             "averaged; generate: a JSON reply A, B or neither, orders that disagree are no vote"),
     seed: int = typer.Option(0, help="split, sampling of preferences, and the models' seed"),
     n_ctx: int = typer.Option(4096, "--n-ctx", help="context size of in-process models"),
     threads: Optional[int] = typer.Option(None, "--threads", help="llama.cpp threads (default: all cores)"),
@@ -42,7 +44,7 @@ def principles_cmd(
     res = learn_principles(prefs, output, model=model, judge=judge, test_groups=test_group or None,
                            test_fraction=test_fraction, seed=seed, propose_pairs=propose_pairs, per_pair=per_pair,
                            candidates=candidates, max_principles=max_principles, n_ctx=n_ctx, threads=threads,
-                           concurrency=concurrency)
+                           concurrency=concurrency, vote=vote)
     rep = res.report
     console.print(f"{rep['preferences']['train']} training and {rep['preferences']['test']} held-out preferences; "
                   f"{rep['proposals']} principles proposed, {len(rep['candidates'])} after merging", highlight=False)
