@@ -18,10 +18,10 @@ PROPOSER_SYSTEM = (
     "preferred. Write general principles that would explain the preference, each usable on any other task: "
     f"each starts with \"{PREFIX}\" and names one property of the preferred response. Not about this task's "
     "topic; one sentence each. Look at the form as well as the content: length, structure, opening, ending, "
-    "tone. Examples of the form wanted (not of what this annotator wants): "
-    f"\"{PREFIX} is shorter.\", \"{PREFIX} uses a numbered list.\", \"{PREFIX} admits what it does not know.\" "
-    "Reply with the JSON object."
+    "tone; the form of each response is summarized after it. Reply with the JSON object."
 )
+# No example principles: shown three, the 1.5B Qwen wrote one of them word for word in 29 of 36
+# proposals (bench/principles.py, planted set), whatever the preference.
 PROPOSAL_SCHEMA = {
     "type": "object",
     # The prefix is in the grammar: asked in words alone, the 1.5B Qwen wrote "The annotator preferred
@@ -45,6 +45,10 @@ VOTE_SCHEMA = {
 
 
 VOTE_PREFILL = "The principle favours Response"
+# The voter's preference with no particular principle: a small model's vote under any principle is
+# mostly this (the 1.5B Qwen gave every one of 8 principles the same sign on 20 of 20 planted pairs),
+# so a principle's vote is how far it moves P(A) from here (contextual calibration).
+BASELINE_PRINCIPLE = f"{PREFIX} is better."
 
 
 def inert(text: str) -> str:
@@ -68,10 +72,32 @@ def vote_template(principle: str) -> str:
     return "{#- referee\n" + json.dumps(header, indent=1) + "\n-#}\n" + body
 
 
+def form_summary(text: str) -> str:
+    """How ``text`` is built, in one line: words, lines, lists, code, and its first and last sentence
+    (quoted and cut), so a small proposer can see form differences it does not notice by reading."""
+    body = text.strip()
+    lines = [ln for ln in body.splitlines() if ln.strip()]
+    listed = sum(bool(re.match(r"\s*(?:[-*\u2022]|\d+[.)])\s", ln)) for ln in lines)
+    sentences = [x for x in re.split(r"(?<=[.!?])\s+|\n+", body) if x.strip()] or [""]
+
+    def cut(x: str) -> str:
+        x = " ".join(x.split()).replace("</", "< /")  # quoted, a forged closing tag still closes nothing
+        return json.dumps(x if len(x) <= 80 else x[:77] + "...")
+
+    parts = [f"{len(body.split())} words", f"{len(lines)} lines"]
+    if listed:
+        parts.append(f"{listed} list items")
+    if "```" in body:
+        parts.append("a code block")
+    parts += [f"first sentence {cut(sentences[0])}", f"last sentence {cut(sentences[-1])}"]
+    return "; ".join(parts)
+
+
 def proposer_messages(prompt: str, text_a: str, text_b: str, preferred: str, n: int) -> list[dict[str, str]]:
     """The chat that asks for up to ``n`` principles explaining why ``preferred`` (``a``/``b``) won."""
     win = "A" if preferred == "a" else "B"
     user = "\n\n".join([data_block("task", prompt), data_block("response_A", text_a), data_block("response_B", text_b),
+                        data_block("form", f"Response A: {form_summary(text_a)}\nResponse B: {form_summary(text_b)}"),
                         f"The annotator preferred Response {win}. Write up to {n} principles "
                         f"(each starting \"{PREFIX}\") that explain why."])
     return [{"role": "system", "content": PROPOSER_SYSTEM}, {"role": "user", "content": user}]

@@ -21,8 +21,8 @@ from ..generate import GeneratorModel, StoredChat
 from ..store import GenerationStore, VerdictStore
 from ._cluster import merge_principles
 from ._data import Preference, split
-from ._prompts import (PROPOSAL_SCHEMA, PROPOSER_SYSTEM, VOTE_SCHEMA, VOTER_SYSTEM, inert, parse_proposal, parse_vote,
-                       proposer_messages, vote_template, voter_messages)
+from ._prompts import (BASELINE_PRINCIPLE, PROPOSAL_SCHEMA, PROPOSER_SYSTEM, VOTE_SCHEMA, VOTER_SYSTEM, inert,
+                       parse_proposal, parse_vote, proposer_messages, vote_template, voter_messages)
 from ._select import majority_side, predict, select_greedy, support, wilson
 
 CONSTITUTION_HEADER = {"mode": "pairwise", "variables": ["question", "first", "second"],
@@ -132,19 +132,25 @@ def _judge_predictions(judge: Any, store: VerdictStore, prefs: Sequence[Preferen
 
 def _logprob_votes(backend: Any, store: VerdictStore, folder: Path, prefs: Sequence[Preference],
                    principles: Sequence[str], counts: dict[str, int]) -> np.ndarray:
-    """The vote matrix from a judge per principle (:func:`vote_template`): ``2 P(A) - 1`` with
-    P(A) averaged over both orders, so the voter's position bias cancels instead of voiding the
-    vote; 0 (no vote) when an order is unreadable."""
+    """The vote matrix from a judge per principle (:func:`vote_template`): ``2 (P(A) - P0(A))``,
+    both P(A) averaged over the two orders so the voter's position bias cancels, and P0 the same
+    voter's under :data:`BASELINE_PRINCIPLE`, so its general preference cancels too and what is
+    left is what the principle adds. 0 (no vote) when an order is unreadable."""
     from ..judge._custom import CustomJudge
 
     folder.mkdir(parents=True, exist_ok=True)
+
+    def p_a(principle: str) -> list[float | None]:
+        path = folder / f"principle-{hashlib.sha256(principle.encode()).hexdigest()[:12]}.jinja"
+        path.write_text(vote_template(principle), encoding="utf-8")
+        return _two_orders(CustomJudge(path, backend), store, prefs, counts, "votes")
+
+    base = p_a(BASELINE_PRINCIPLE)
     out = np.zeros((len(prefs), len(principles)))
     for j, pr in enumerate(principles):
-        path = folder / f"principle-{hashlib.sha256(pr.encode()).hexdigest()[:12]}.jinja"
-        path.write_text(vote_template(pr), encoding="utf-8")
-        for i, m in enumerate(_two_orders(CustomJudge(path, backend), store, prefs, counts, "votes")):
-            if m is not None:
-                out[i, j] = 2 * m - 1
+        for i, (m, b) in enumerate(zip(p_a(pr), base)):
+            if m is not None and b is not None:
+                out[i, j] = 2 * (m - b)
     return out
 
 
@@ -168,7 +174,8 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
        go on.
     3. ``model`` votes every (preference, principle) in both orders: which text the principle
        favours. ``vote="logprob"``: a judge per principle, P(A) from the letter probabilities
-       averaged over the orders, the vote ``2 P(A) - 1``; an unreadable order is no vote.
+       averaged over the orders, the vote ``2 (P(A) - P0(A))`` against the same voter's P0 under
+       a neutral principle ("is better"); an unreadable order is no vote.
        ``vote="generate"``: a JSON reply A, B or neither; orders that disagree, and unreadable
        replies, are no vote. Both are counted.
     4. Principles are chosen greedily on the training split to maximize reconstruction accuracy
@@ -238,7 +245,7 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
         if callable(getattr(backend, "close", None)):
             backend.close()
         asked["voter"] = counts["votes_asked"]
-        reused["voter"] = 2 * (len(train) + len(test)) * len(texts) - counts["votes_asked"]
+        reused["voter"] = 2 * (len(train) + len(test)) * (len(texts) + 1) - counts["votes_asked"]
     y_train = np.array([1 if p.preferred == "a" else -1 for p in train], dtype=np.int64)
     y_test = np.array([1 if p.preferred == "a" else -1 for p in test], dtype=np.int64)
     sel = select_greedy(v_train, y_train, max_principles) if texts else None
