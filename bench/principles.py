@@ -16,6 +16,7 @@ principles found; model calls and seconds. Every call is stored under ``bench/.c
 so a rerun resumes.
 
     .venv/bin/python bench/principles.py [--set planted,alpaca] [--pairs 40] [--vote logprob|generate]
+        [--add-principles bench/principles_form.txt]
 
 Last line: one JSON object.
 """
@@ -106,26 +107,34 @@ def main() -> None:
     ap.add_argument("--propose-pairs", type=int, default=12)
     ap.add_argument("--candidates", type=int, default=8)
     ap.add_argument("--vote", default="logprob", choices=["logprob", "generate"])
+    ap.add_argument("--add-principles", type=Path, default=None,
+                    help="your own principles beside the proposed ones (e.g. bench/principles_form.txt)")
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"needs {DATA} (the shared AlpacaEval data)")
-    from referee.principles import learn_principles
+    from referee.principles import learn_principles, load_principles
 
-    out: dict = {"bench": "principles", "model": args.model, "judge": args.judge, "vote": args.vote, "sets": {}}
+    added = load_principles(args.add_principles) if args.add_principles else ()
+
+    out: dict = {"bench": "principles", "model": args.model, "judge": args.judge, "vote": args.vote,
+                 "added": len(added), "sets": {}}
     for name in args.set.split(","):
         prefs, test_groups = {"planted": planted, "alpaca": alpaca}[name](args.pairs)
         t0 = time.perf_counter()
         res = learn_principles(prefs, CACHE / f"{name}-{args.vote}", model=args.model, judge=args.judge,
                                test_groups=test_groups, propose_pairs=args.propose_pairs, candidates=args.candidates,
-                               max_principles=5, n_ctx=4096, vote=args.vote)
+                               max_principles=5, n_ctx=4096, vote=args.vote, added=added)
         rep = res.report
         row = {"preferences": rep["preferences"], "principles": res.principles,
                "test": {k: {"accuracy": round(v["accuracy"], 3), "interval": [round(x, 3) for x in v["interval"]],
                             "n": v["n"]} for k, v in rep["test"].items()},
+               "candidates": [[c["text"], c["added"], c["train_agree"], c["train_disagree"]] for c in rep["candidates"]],
                "counts": rep["counts"], "asked": rep["asked"], "seconds": round(time.perf_counter() - t0, 1)}
         out["sets"][name] = row
         print(f"{name}: {rep['preferences']['train']} train / {rep['preferences']['test']} held out; "
               f"{rep['proposals']} proposals, {len(rep['candidates'])} merged; {row['seconds']} s", flush=True)
+        for text, mine, agree, disagree in row["candidates"]:
+            print(f"  {'added ' if mine else 'found '} train {agree:2d} agree / {disagree:2d} disagree  {text}", flush=True)
         for k, p in enumerate(res.principles, 1):
             print(f"  {k}. {p}", flush=True)
         for k, v in row["test"].items():

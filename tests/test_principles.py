@@ -14,8 +14,8 @@ from conftest import example_subset, run_cli, write_jsonl
 from referee import RankOptions, rank
 from referee.errors import InputError
 from referee.judge import make_judge
-from referee.principles import (learn_principles, load_preferences, merge_principles, predict, preferences_from_run,
-                                select_greedy, split, wilson)
+from referee.principles import (learn_principles, load_preferences, load_principles, merge_principles, predict,
+                                preferences_from_run, select_greedy, split, wilson)
 from referee.principles._prompts import parse_proposal, parse_vote
 
 
@@ -130,6 +130,13 @@ def test_bad_preference_files_are_one_clear_error(tmp_path):
         assert e.value.field == field and str(path) in str(e.value)
     with pytest.raises(InputError, match="no such file"):
         load_preferences(tmp_path / "nope.jsonl")
+    (tmp_path / "long.txt").write_text("Select the response that is short.\n" + "x" * 301 + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as e:
+        load_principles(tmp_path / "long.txt")
+    assert e.value.line == 2 and str(tmp_path / "long.txt") in str(e.value)
+    (tmp_path / "empty.txt").write_text("# nothing\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no principle"):
+        load_principles(tmp_path / "empty.txt")
     prefs = load_preferences(write_jsonl(tmp_path / "g.jsonl", [{**ok, "group": "g1"}, {**ok, "group": "g2"}]))
     with pytest.raises(InputError, match="not among"):
         split(prefs, test_groups=["g3"])
@@ -179,13 +186,17 @@ def test_the_loop_on_smollm2_writes_a_constitution_judge_and_resumes_without_ask
     prefs = load_preferences(_planted(tmp_path))
     opts = dict(model="smollm2-135m", judge="smollm2-135m", test_fraction=0.5, propose_pairs=2, per_pair=2,
                 candidates=3, max_principles=2, n_ctx=2048, threads=2, vote=vote)
-    res = learn_principles(prefs, tmp_path / "out", **opts)
+    mine = "Select the response that ends with a question to the user."
+    (tmp_path / "mine.txt").write_text(f"# suspected\n\n{mine}\n", encoding="utf-8")
+    res = learn_principles(prefs, tmp_path / "out", added=load_principles(tmp_path / "mine.txt"), **opts)
     rep = res.report
     n_train, n_test = rep["preferences"]["train"], rep["preferences"]["test"]
     assert (n_train, n_test) == (3, 3) and rep["preferences"]["proposed_on"] == 2
     assert rep["asked"]["proposer"] == 2
     n_cand = len(rep["candidates"])
-    assert 1 <= n_cand <= 3 or rep["counts"]["proposals_unparseable"] == 2
+    assert 2 <= n_cand <= 4 or rep["counts"]["proposals_unparseable"] == 2
+    # The added principle is voted beside the proposed ones, verbatim, and marked as the user's.
+    assert [c["text"] for c in rep["candidates"] if c["added"]] == [mine] and rep["candidates"][-1]["proposals"] == 0
     # both orders of every (pair, principle); logprob votes also ask the neutral baseline principle
     columns = n_cand + (vote == "logprob")
     assert rep["asked"]["voter"] == (n_train + n_test) * columns * 2
@@ -205,7 +216,8 @@ def test_the_loop_on_smollm2_writes_a_constitution_judge_and_resumes_without_ask
     # Run again through the CLI: every proposal, vote and verdict comes from the stores.
     code = run_cli(monkeypatch, "principles", tmp_path / "planted.jsonl", "--model", "smollm2-135m", "--judge",
                    "smollm2-135m", "-o", tmp_path / "out", "--propose-pairs", "2", "--per-pair", "2",
-                   "--candidates", "3", "--max-principles", "2", "--n-ctx", "2048", "--threads", "2", "--vote", vote)
+                   "--candidates", "3", "--max-principles", "2", "--n-ctx", "2048", "--threads", "2", "--vote", vote,
+                   "--add-principles", tmp_path / "mine.txt")
     assert code == 0
     again = json.loads((tmp_path / "out" / "principles.json").read_text())
     assert again["asked"] == {"proposer": 0, "voter": 0}

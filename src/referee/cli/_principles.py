@@ -32,19 +32,22 @@ def principles_cmd(
     max_principles: int = typer.Option(5, "--max-principles", min=1, help="most principles in the constitution"),
     vote: str = typer.Option("logprob", "--vote", help="logprob: P(A) of a judge per principle, both orders "
                              "averaged; generate: a JSON reply A, B or neither, orders that disagree are no vote"),
+    add_principles: Optional[Path] = typer.Option(None, "--add-principles", help="a file of your own principles, "
+                                                  "one per line, voted and chosen beside the proposed ones"),
     seed: int = typer.Option(0, help="split, sampling of preferences, and the models' seed"),
     n_ctx: int = typer.Option(4096, "--n-ctx", help="context size of in-process models"),
     threads: Optional[int] = typer.Option(None, "--threads", help="llama.cpp threads (default: all cores)"),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="requests in flight (openai: models)"),
 ) -> None:
     """Propose, merge, vote and choose principles that reconstruct the preferences; test them held out."""
-    from ..principles import learn_principles, load_preferences
+    from ..principles import learn_principles, load_preferences, load_principles
 
     prefs = load_preferences(preferences)
     res = learn_principles(prefs, output, model=model, judge=judge, test_groups=test_group or None,
                            test_fraction=test_fraction, seed=seed, propose_pairs=propose_pairs, per_pair=per_pair,
                            candidates=candidates, max_principles=max_principles, n_ctx=n_ctx, threads=threads,
-                           concurrency=concurrency, vote=vote)
+                           concurrency=concurrency, vote=vote,
+                           added=load_principles(add_principles) if add_principles else ())
     rep = res.report
     console.print(f"{rep['preferences']['train']} training and {rep['preferences']['test']} held-out preferences; "
                   f"{rep['proposals']} principles proposed, {len(rep['candidates'])} after merging", highlight=False)

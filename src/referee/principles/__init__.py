@@ -6,10 +6,10 @@ annotators did. :func:`load_preferences` reads preferences from JSONL or a run f
 """
 
 from ._cluster import Cluster, merge_principles
-from ._data import Preference, load_preferences, preferences_from_run, split
+from ._data import Preference, load_preferences, load_principles, preferences_from_run, split
 from ._run import PrinciplesResult, constitution_template, learn_principles
 from ._select import Selection, predict, select_greedy, wilson
 
 __all__ = ["Cluster", "Preference", "PrinciplesResult", "Selection", "constitution_template", "learn_principles",
-           "load_preferences", "merge_principles", "predict", "preferences_from_run", "select_greedy", "split",
+           "load_preferences", "load_principles", "merge_principles", "predict", "preferences_from_run", "select_greedy", "split",
            "wilson"]

@@ -121,3 +121,26 @@ def split(prefs: Sequence[Preference], *, test_groups: Sequence[str] | None = No
         raise InputError(f"the split leaves {len(train)} preferences to train on and {len(held)} to test on: "
                          "both need some", field="--test-fraction")
     return train, held
+
+
+def load_principles(path: str | Path) -> list[str]:
+    """Principles from a text file, one per line (blank lines and ``#`` comments skipped), for
+    ``learn_principles(added=...)``.
+
+    Raises:
+        InputError: no such file, a line longer than 300 characters, or no principle at all.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such file", path=path)
+    out = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if len(text) > 300:
+            raise InputError("a principle is one line of at most 300 characters", path=path, line=i)
+        out.append(text)
+    if not out:
+        raise InputError("no principle in the file", path=path)
+    return out

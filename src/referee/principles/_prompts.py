@@ -22,11 +22,17 @@ PROPOSER_SYSTEM = (
 )
 # No example principles: shown three, the 1.5B Qwen wrote one of them word for word in 29 of 36
 # proposals (bench/principles.py, planted set), whatever the preference.
+VERBS = ("is", "has", "uses", "gives", "ends", "starts", "opens", "closes", "asks", "answers", "avoids", "includes",
+         "contains", "explains", "provides", "offers", "admits", "follows", "keeps", "lists", "mentions", "shows",
+         "states", "addresses", "adds", "invites", "cites", "refuses", "acknowledges", "stays", "does")
 PROPOSAL_SCHEMA = {
     "type": "object",
-    # The prefix is in the grammar: asked in words alone, the 1.5B Qwen wrote "The annotator preferred
-    # Response A because ..." for 8 of 8 preferences (bench/principles.py), and none was usable.
-    "properties": {"principles": {"type": "array", "items": {"type": "string", "pattern": f"^{PREFIX} [^\"]{{8,200}}$"},
+    # The prefix and a verb after it are in the grammar: asked in words alone, the 1.5B Qwen wrote
+    # "The annotator preferred Response A because ..." for 8 of 8 preferences, and given the prefix
+    # alone, "Select the response that the annotator preferred Response B because ..." for 9 of 12
+    # (bench/principles.py, planted set); a verb makes it name a property.
+    "properties": {"principles": {"type": "array", "items": {"type": "string",
+                                                             "pattern": f"^{PREFIX} ({'|'.join(VERBS)}) [^\"]{{4,200}}$"},
                                   "minItems": 1, "maxItems": 3}},
     "required": ["principles"],
 }

@@ -19,7 +19,7 @@ from .._version import __version__
 from ..errors import InputError
 from ..generate import GeneratorModel, StoredChat
 from ..store import GenerationStore, VerdictStore
-from ._cluster import merge_principles
+from ._cluster import Cluster, merge_principles
 from ._data import Preference, split
 from ._prompts import (BASELINE_PRINCIPLE, PROPOSAL_SCHEMA, PROPOSER_SYSTEM, VOTE_SCHEMA, VOTER_SYSTEM, inert,
                        parse_proposal, parse_vote, proposer_messages, vote_template, voter_messages)
@@ -164,14 +164,15 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
                      test_groups: Sequence[str] | None = None, test_fraction: float = 0.5, seed: int = 0,
                      propose_pairs: int | None = 50, per_pair: int = 3, candidates: int = 20, max_principles: int = 5,
                      distance: float = 0.6, level: float = 0.95, n_ctx: int = 4096, threads: int | None = None,
-                     concurrency: int = 8, vote: str = "logprob",
+                     concurrency: int = 8, vote: str = "logprob", added: Sequence[str] = (),
                      make_model: Callable[[str], Any] | None = None) -> PrinciplesResult:
     """Learn a constitution from ``prefs`` and measure it on a held-out split.
 
     1. ``model`` proposes up to ``per_pair`` principles for each of ``propose_pairs`` training
        preferences (seeded sample; ``None``: all) -- why the preferred text won.
     2. Near-duplicates are merged (:func:`merge_principles`); the ``candidates`` largest clusters
-       go on.
+       go on, followed by the ``added`` principles (a user's own, e.g. rules suspected in the
+       annotators: kept verbatim, voted and chosen like the proposed ones, marked as added).
     3. ``model`` votes every (preference, principle) in both orders: which text the principle
        favours. ``vote="logprob"``: a judge per principle, P(A) from the letter probabilities
        averaged over the orders, the vote ``2 (P(A) - P0(A))`` against the same voter's P0 under
@@ -225,6 +226,8 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
                 counts["proposals_unparseable"] += 1
             proposals += found
         clusters = merge_principles(proposals, distance=distance, keep=candidates)
+        proposed = {c.text for c in clusters}
+        clusters += [Cluster(t, [], 0) for t in dict.fromkeys(added) if t not in proposed]
         texts = [c.text for c in clusters]
         asked, reused = {"proposer": proposer.asked}, {"proposer": proposer.reused}
         if vote == "generate":
@@ -286,7 +289,7 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
         "train_accuracy": {"majority_side": None if sel is None else sel.base_accuracy,
                            "constitution": (sel.accuracy[-1] if sel and sel.accuracy else
                                             None if sel is None else sel.base_accuracy)},
-        "candidates": [{"text": c.text, "proposals": c.count, "train_agree": int(agree[k]),
+        "candidates": [{"text": c.text, "proposals": c.count, "added": c.text in added, "train_agree": int(agree[k]),
                         "train_disagree": int(disagree[k]), "train_abstain": int(abstain[k])}
                        for k, c in enumerate(clusters)],
         "test": results,
