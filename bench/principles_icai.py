@@ -1,0 +1,128 @@
+"""The authors' Inverse Constitutional AI package (``inverse-cai``) on the same split as ``bench/principles.py``.
+
+The anchor for ``referee principles``: the same preferences (``planted`` or ``alpaca``, built by
+``bench/principles.py``), the same train / held-out split, and the same packaged model, which
+``inverse-cai`` reaches through a ``llama_cpp.server`` started here (its ``openai/`` models take
+``OPENAI_BASE_URL``). ``inverse-cai`` pulls langchain, alpaca-eval and datasets, so it lives in a
+venv of its own, not in referee's:
+
+    python3 -m venv /tmp/icai && /tmp/icai/bin/pip install inverse-cai==0.4.8
+    .venv/bin/python bench/principles_icai.py --icai-python /tmp/icai/bin/python [--set planted]
+
+Its settings, where they differ from its defaults, and why: random clusters (its clustering embeds
+with OpenAI's embedding service, which a local server does not offer); one voting seed instead of
+three (the model is sampled at temperature 0, so three seeds ask the same question three times);
+no AlpacaEval annotator stage (it needs OpenAI's models). Proposals on 12 training pairs, 8
+clusters and at most 5 principles, as in ``bench/principles.py``. Held-out accuracy: its votes of
+the final principles on the held-out pairs (``test_data_annotate_with_principles``), the sum of
+for (+1) and against (-1) per pair, the training set's more common side where the sum is 0 --
+the rule ``referee principles`` uses for its own constitution. Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from principles import CACHE, DATA, alpaca, planted  # noqa: E402
+
+
+def _write(path: Path, prefs) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["prompt", "text_a", "text_b", "preferred_text"])
+        for p in prefs:
+            w.writerow([p.prompt, p.text_a, p.text_b, f"text_{p.preferred}"])
+
+
+def _test_votes(results: Path) -> dict[int, dict]:
+    """Per held-out row: principle index -> its vote (True: favours the preferred text)."""
+    out = {}
+    path = results / "cache" / "02_principle_votes_testset"
+    with open(path, encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            raw = row["votes"]
+            try:
+                votes = json.loads(raw)
+            except json.JSONDecodeError:  # written by pandas from a Python dict
+                votes = json.loads(raw.replace("'", '"').replace("True", "true").replace("False", "false")
+                                   .replace("None", "null"))
+            out[int(row["index"])] = {int(k): v for k, v in votes.items()}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--icai-python", required=True, help="a Python with inverse-cai installed")
+    ap.add_argument("--set", default="planted", choices=["planted", "alpaca"])
+    ap.add_argument("--pairs", type=int, default=40)
+    ap.add_argument("--model", default="qwen2.5-coder-1.5b")
+    args = ap.parse_args()
+    if not DATA.is_dir():
+        sys.exit(f"needs {DATA} (the shared AlpacaEval data)")
+    from referee.backends import LocalServer, resolve_model
+    from referee.principles import split, wilson
+
+    prefs, test_groups = {"planted": planted, "alpaca": alpaca}[args.set](args.pairs)
+    train, test = split(prefs, test_groups=test_groups, test_fraction=0.5, seed=0)
+    out = CACHE / f"{args.set}-icai"
+    out.mkdir(parents=True, exist_ok=True)
+    _write(out / "train.csv", train)
+    _write(out / "test.csv", test)
+    path, sha, desc = resolve_model(args.model)
+    t0 = time.perf_counter()
+    server = LocalServer(path, alias="local", n_ctx=4096, log=out / "server.log")
+    try:
+        server.wait_ready()
+        env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_BASE": server.url,
+               "OPENAI_API_KEY": "local"}
+        run = out / "run"
+        cmd = [args.icai_python, "-c", "from inverse_cai.experiment.core import run; run()", f"data_path={out / 'train.csv'}",
+               f"test_data_path={out / 'test.csv'}", "alg_model=openai/local", "s2_random_clusters=true",
+               "s2_num_clusters=8", "s1_num_samples_for_principle_generation=12", "s3_max_principles=5",
+               "s3_num_seeds_to_reannotate_with=1", "test_data_annotate_with_principles=true",
+               "annotator.skip=true", "async_task_num=1", f"hydra.run.dir={run}"]
+        done = subprocess.run(cmd, env=env, cwd=out, capture_output=True, text=True)
+        (out / "icai.log").write_text(done.stdout + done.stderr, encoding="utf-8")
+        if done.returncode != 0:
+            sys.exit(f"inverse-cai exited with {done.returncode}; its output is in {out / 'icai.log'}:\n"
+                     + (done.stdout + done.stderr)[-3000:])
+    finally:
+        server.stop()
+    results = run / "results"
+    summaries = json.loads((results / "030_distilled_principles_per_cluster.json").read_text())
+    final = json.loads((results / "050_filtered_principles.json").read_text())
+    index = {v: int(k) for k, v in summaries.items()}
+    chosen = [index[p] for p in final if p in index]
+    votes = _test_votes(results)
+    labels = [p.preferred for p in train]
+    fallback_right = sum(lab == "a" for lab in labels) >= len(labels) / 2  # the more common side is a
+    correct = invalid = 0
+    for i, p in enumerate(test):
+        v = votes.get(i, {})
+        s = sum(1 if v.get(j) is True else -1 if v.get(j) is False else 0 for j in chosen)
+        invalid += sum(v.get(j) == "invalid" for j in chosen)  # Both, Neither, None: no vote
+        correct += s > 0 or (s == 0 and (p.preferred == "a") == fallback_right)
+    lo, hi = wilson(correct, len(test))
+    seconds = round(time.perf_counter() - t0, 1)
+    print(f"{args.set}: inverse-cai {len(final)} principles; held out {correct}/{len(test)} = "
+          f"{correct / len(test):.3f} [{lo:.3f}, {hi:.3f}]; {seconds} s")
+    for k, p in enumerate(final, 1):
+        print(f"  {k}. {p}")
+    print(json.dumps({"bench": "principles_icai", "set": args.set, "model": desc, "model_sha256": sha,
+                      "principles": final, "test": {"accuracy": round(correct / len(test), 3),
+                                                     "interval": [round(lo, 3), round(hi, 3)], "n": len(test)},
+                      "invalid_votes": invalid, "seconds": seconds}))
+
+
+if __name__ == "__main__":
+    main()
