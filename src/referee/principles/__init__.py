@@ -11,5 +11,5 @@ from ._run import PrinciplesResult, constitution_template, learn_principles
 from ._select import Selection, predict, select_greedy, wilson
 
 __all__ = ["Cluster", "Preference", "PrinciplesResult", "Selection", "constitution_template", "learn_principles",
-           "load_preferences", "load_principles", "merge_principles", "predict", "preferences_from_run", "select_greedy", "split",
-           "wilson"]
+           "load_preferences", "load_principles", "merge_principles", "predict", "preferences_from_run",
+           "select_greedy", "split", "wilson"]
