@@ -17,6 +17,10 @@ clusters and at most 5 principles, as in ``bench/principles.py``. Held-out accur
 the final principles on the held-out pairs (``test_data_annotate_with_principles``), the sum of
 for (+1) and against (-1) per pair, the training set's more common side where the sum is 0 --
 the rule ``referee principles`` uses for its own constitution. Last line: one JSON object.
+
+Run on 2026-12-03 with the packaged Qwen: proposals worked, but every vote was ``invalid``, since the
+model wraps its JSON in a Markdown fence, which ``inverse-cai``'s parser rejects; see
+docs/principles.md.
 """
 
 from __future__ import annotations
