@@ -12,11 +12,13 @@ venv of its own, not in referee's:
 Its settings, where they differ from its defaults, and why: random clusters (its clustering embeds
 with OpenAI's embedding service, which a local server does not offer); one voting seed instead of
 three (the model is sampled at temperature 0, so three seeds ask the same question three times);
-no AlpacaEval annotator stage (it needs OpenAI's models). Proposals on 12 training pairs, 8
-clusters and at most 5 principles, as in ``bench/principles.py``. Held-out accuracy: its votes of
+no AlpacaEval annotator stage (it needs OpenAI's models); the filter keeps at most 5 principles
+directly (its second clustering of the filtered ones embeds, whatever ``s2_random_clusters`` says).
+Proposals on 12 training pairs, 8 clusters and at most 5 principles, as in ``bench/principles.py``. Held-out accuracy: its votes of
 the final principles on the held-out pairs (``test_data_annotate_with_principles``), the sum of
 for (+1) and against (-1) per pair, the training set's more common side where the sum is 0 --
-the rule ``referee principles`` uses for its own constitution. Last line: one JSON object.
+the rule ``referee principles`` uses for its own constitution (this scoring has not run yet: see
+below). Last line: one JSON object.
 
 Run on 2026-12-03 with the packaged Qwen: proposals worked, but every vote was ``invalid``, since the
 model wraps its JSON in a Markdown fence, which ``inverse-cai``'s parser rejects; see
@@ -26,6 +28,7 @@ docs/principles.md.
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import json
 import os
@@ -54,12 +57,7 @@ def _test_votes(results: Path) -> dict[int, dict]:
     path = results / "cache" / "02_principle_votes_testset"
     with open(path, encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            raw = row["votes"]
-            try:
-                votes = json.loads(raw)
-            except json.JSONDecodeError:  # written by pandas from a Python dict
-                votes = json.loads(raw.replace("'", '"').replace("True", "true").replace("False", "false")
-                                   .replace("None", "null"))
+            votes = ast.literal_eval(row["votes"])  # pandas wrote the repr of a Python dict
             out[int(row["index"])] = {int(k): v for k, v in votes.items()}
     return out
 
@@ -90,9 +88,12 @@ def main() -> None:
         env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_BASE": server.url,
                "OPENAI_API_KEY": "local"}
         run = out / "run"
-        cmd = [args.icai_python, "-c", "from inverse_cai.experiment.core import run; run()", f"data_path={out / 'train.csv'}",
+        cmd = [args.icai_python, "-c", "from inverse_cai.experiment.core import run; run()",
+               f"data_path={out / 'train.csv'}",
                f"test_data_path={out / 'test.csv'}", "alg_model=openai/local", "s2_random_clusters=true",
                "s2_num_clusters=8", "s1_num_samples_for_principle_generation=12", "s3_max_principles=5",
+               # no second clustering of the filtered principles: it always embeds, with OpenAI's service
+               "s3_ratio_of_max_principles_to_cluster_again=1",
                "s3_num_seeds_to_reannotate_with=1", "test_data_annotate_with_principles=true",
                "annotator.skip=true", "async_task_num=1", f"hydra.run.dir={run}"]
         done = subprocess.run(cmd, env=env, cwd=out, capture_output=True, text=True)

@@ -31,9 +31,8 @@ PROPOSAL_SCHEMA = {
     # "The annotator preferred Response A because ..." for 8 of 8 preferences, and given the prefix
     # alone, "Select the response that the annotator preferred Response B because ..." for 9 of 12
     # (bench/principles.py, planted set); a verb makes it name a property.
-    "properties": {"principles": {"type": "array", "items": {"type": "string",
-                                                             "pattern": f"^{PREFIX} ({'|'.join(VERBS)}) [^\"]{{4,200}}$"},
-                                  "minItems": 1, "maxItems": 3}},
+    "properties": {"principles": {"type": "array", "minItems": 1, "maxItems": 3, "items": {
+        "type": "string", "pattern": f"^{PREFIX} ({'|'.join(VERBS)}) [^\"]{{4,200}}$"}}},
     "required": ["principles"],
 }
 
@@ -52,7 +51,7 @@ VOTE_SCHEMA = {
 
 VOTE_PREFILL = "The principle favours Response"
 # The voter's preference with no particular principle: a small model's vote under any principle is
-# mostly this (the 1.5B Qwen gave every one of 8 principles the same sign on 20 of 20 planted pairs),
+# mostly this (under each of 8 principles the 1.5B Qwen voted against the planted side on 18-20 of 20 pairs),
 # so a principle's vote is how far it moves P(A) from here (contextual calibration).
 BASELINE_PRINCIPLE = f"{PREFIX} is better."
 
