@@ -15,8 +15,8 @@ three (the model is sampled at temperature 0, so three seeds ask the same questi
 no AlpacaEval annotator stage (it needs OpenAI's models); the filter keeps at most 5 principles
 directly (its second clustering of the filtered ones embeds, whatever ``s2_random_clusters`` says).
 Proposals on 12 training pairs, 8 clusters and at most 5 principles, as in ``bench/principles.py``.
-Held-out accuracy: its votes of the final principles on the held-out pairs (``test_data_annotate_with_principles``), the sum of
-for (+1) and against (-1) per pair, the training set's more common side where the sum is 0 --
+Held-out accuracy: its votes of the final principles on the held-out pairs
+(``test_data_annotate_with_principles``), the sum of for (+1) and against (-1) per pair, the training set's more common side where the sum is 0 --
 the rule ``referee principles`` uses for its own constitution (this scoring has not run yet: see
 below). Last line: one JSON object.
 
