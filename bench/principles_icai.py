@@ -16,9 +16,9 @@ no AlpacaEval annotator stage (it needs OpenAI's models); the filter keeps at mo
 directly (its second clustering of the filtered ones embeds, whatever ``s2_random_clusters`` says).
 Proposals on 12 training pairs, 8 clusters and at most 5 principles, as in ``bench/principles.py``.
 Held-out accuracy: its votes of the final principles on the held-out pairs
-(``test_data_annotate_with_principles``), the sum of for (+1) and against (-1) per pair, the training set's more common side where the sum is 0 --
-the rule ``referee principles`` uses for its own constitution (this scoring has not run yet: see
-below). Last line: one JSON object.
+(``test_data_annotate_with_principles``), the sum of for (+1) and against (-1) per pair, and the
+training set's more common side where the sum is 0, the rule ``referee principles`` uses for its
+own constitution (this scoring has not run yet: see below). Last line: one JSON object.
 
 Run on 2026-12-03 with the packaged Qwen: proposals worked, but every vote was ``invalid``, since the
 model wraps its JSON in a Markdown fence, which ``inverse-cai``'s parser rejects; see
