@@ -19,7 +19,9 @@ Three parts, each judged in both presentation orders:
 Configurations (``--configs``; default all): the template of referee 0.1 without the delimiter
 guard (``v0.1``), the default (``default``: the same words, forged delimiters in texts defanged),
 a bare-bones prompt (``bare``), texts inside tags declared as data with words on injections and
-non-answers (``guarded``), the same with letters 1/2 (``guarded-12``), a P(Yes) judge scoring each
+non-answers (``guarded``), the same with letters 1/2 (``guarded-12``), the default with letters 1/2
+(``default-12``) and with the prefill "Answer:" instead of "The better response is Response"
+(``default-answer``), a P(Yes) judge scoring each
 answer alone (``pyes``), and ``guarded`` with the judge's own answer to each prompt written first
 (greedy, at most 256 tokens, once per prompt) and shown as a fallible draft (``reference``).
 ``A+B`` averages two configurations' verdicts (e.g. ``default+pyes``), from their cached verdicts.
@@ -80,6 +82,11 @@ GUARDED_12 = PairwiseTemplate(
     choices=("1", "2"),
     guard=True,
 )
+# The default's words with other letters, and with the shortest prefill that still makes the next
+# token the letter: issue 11 asks for letter choices and prefills to be compared on the default too.
+DEFAULT_12 = replace(DEFAULT_TEMPLATE, user=DEFAULT_TEMPLATE.user.replace("Response A:", "Response 1:")
+                     .replace("Response B:", "Response 2:").replace("A or B", "1 or 2"), choices=("1", "2"))
+DEFAULT_ANSWER = replace(DEFAULT_TEMPLATE, prefill="Answer:")
 REF_USER = GUARDED_TEMPLATE.user.replace(
     "<response_a>", "<judge_draft>\n{reference}\n</judge_draft>\n\n<response_a>", 1)
 REF_SYSTEM = GUARDED_TEMPLATE.system + (
@@ -89,8 +96,10 @@ REFERENCE = PairwiseTemplate(system=REF_SYSTEM, user=REF_USER, prefill=GUARDED_T
 
 PAIRWISE = {"v0.1": V01, "careful": CAREFUL_TEMPLATE, "bare": BARE, "default": DEFAULT_TEMPLATE,
             "guarded": GUARDED_TEMPLATE,
-            "guarded-12": GUARDED_12, "reference": REFERENCE}
-ALL_CONFIGS = ["v0.1", "careful", "bare", "default", "guarded", "guarded-12", "pyes", "reference"]
+            "guarded-12": GUARDED_12, "reference": REFERENCE, "default-12": DEFAULT_12,
+            "default-answer": DEFAULT_ANSWER}
+ALL_CONFIGS = ["v0.1", "careful", "bare", "default", "default-12", "default-answer", "guarded", "guarded-12",
+               "pyes", "reference"]
 UNGUARDED = {"careful": V01, "default": BARE}  # a guarded config -> the same words without the guard
 
 

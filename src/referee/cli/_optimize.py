@@ -24,7 +24,11 @@ def optimize_cmd(
     instruction: Path = typer.Option(..., "--instruction", help="a file with the system's instruction (its system "
                                      "prompt), the starting point"),
     metric: str = typer.Option("qwen2.5-coder-1.5b", "--metric", help="the referee judge that scores outputs: "
-                               "pairwise (P(beats the baseline), both orders), pointwise, or a verifier"),
+                               "pairwise (P(beats the baseline), both orders), pointwise, or a verifier; several, "
+                               "comma-separated, are combined without labels (weights learnt on warm-up samples)"),
+    warmup_temperature: float = typer.Option(0.8, "--warmup-temperature", min=0.0, help="several --metric judges: "
+                                             "the temperature of the original's warm-up samples their weights "
+                                             "are learnt on"),
     baseline: Optional[Path] = typer.Option(None, "--baseline", help="candidates whose outputs the pairwise metric "
                                             "compares against (default: the original instruction's own outputs)"),
     baseline_system: Optional[str] = typer.Option(None, "--baseline-system", help="which system of --baseline"),
@@ -68,7 +72,10 @@ def optimize_cmd(
 
     phase = ["baseline"]
     with console.status("[bold]optimize[/] starting the model") as status:
-        res = optimize(table, output, model=system, instruction=text, metric=metric, optimizer=optimizer,
+        specs = [m.strip() for m in metric.split(",") if m.strip()]
+        res = optimize(table, output, model=system, instruction=text,
+                       metric=specs[0] if len(specs) == 1 else specs, optimizer=optimizer,
+                       warmup_temperature=warmup_temperature,
                        budget=budget, train=train, dev=dev, test=test, baseline=baseline,
                        baseline_system=baseline_system, proposer=proposer, demos=demos, max_tokens=max_tokens,
                        temperature=temperature, seed=seed, n_ctx=n_ctx, threads=threads,
@@ -81,6 +88,14 @@ def optimize_cmd(
                        str(t["n_demos"]),
                        t["instruction"][:90].replace("\n", " "))
     console.print(trials)
+    warm = rep["metric"].get("warmup")
+    if warm:
+        console.print(f"metric: {warm['method']} over {len(warm['members'])} judges, weights learnt on "
+                      f"{warm['comparisons']} warm-up comparisons: " + ", ".join(
+                          f"{m['name']} {m['weight']:.2f}" + ("" if m["kept"] else f" (dropped: {m['reason']})")
+                          for m in warm["members"]), highlight=False)
+        for note in warm["notes"]:
+            console.print(f"  [dim]{note}[/]", highlight=False)
     d, h = rep["dev"], rep["heldout_judge"]
     console.print(f"dev score: original {d['original']['dev_score']:.3f} -> optimized {d['optimized']['dev_score']:.3f}"
                   f"; held out ({h['n']} prompts) the judge prefers the optimized output with mean P "

@@ -75,6 +75,41 @@ class Ensemble:
     def table(self) -> list[dict[str, Any]]:
         return [m.to_dict() for m in self.members]
 
+    def posterior(self, x: np.ndarray, tie_band: float = 0.0) -> np.ndarray:
+        """P(a better) for new items under the weights this ensemble learnt, which stay fixed.
+
+        ``x`` is items x the same verifiers, in the same order, as P(a better) (``NaN`` = no verdict).
+        A unit of dependent members votes with the sign of their mean, as in the fit. This is the
+        fitted model applied, not refitted: a metric that scores candidates one at a time needs a
+        score that does not move when later items arrive. Only for symmetric one-level fits (the
+        label models that weigh a vote by ``log(acc / (1 - acc))``) and majority votes.
+
+        Raises:
+            ValueError: another shape or kind of fit.
+        """
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        if x.shape[1] != len(self.members):
+            raise ValueError(f"{x.shape[1]} columns for an ensemble of {len(self.members)} verifiers")
+        if not self.symmetric or self.levels != 1:
+            raise ValueError("posterior() needs a symmetric fit with levels=1")
+        units: dict[str, list[int]] = {}
+        for j, m in enumerate(self.members):
+            if m.kept:
+                units.setdefault(m.unit or f"#{j}", []).append(j)
+        cols = list(units.values())
+        if not cols:
+            return np.full(x.shape[0], 0.5)
+        s = unit_scores(x, cols)
+        votes = np.where(np.isnan(s) | (np.abs(s) <= 2 * tie_band), 0.0, np.sign(s))
+        if len(cols) == 1:  # the fit's fallback: one unit is its own (soft) verdict
+            return np.where(np.isnan(s[:, 0]), 0.5, (s[:, 0] + 1) / 2)
+        if self.method == "majority":
+            n_votes = np.abs(votes).sum(axis=1)
+            return np.where(n_votes > 0, (votes > 0).sum(axis=1) / np.maximum(n_votes, 1), 0.5)
+        w = np.array([self.members[c[0]].weight for c in cols])
+        lo = np.clip(votes @ w, -35, 35)
+        return 1.0 / (1.0 + np.exp(-lo))
+
 
 def majority_vote(p: np.ndarray, tie_band: float = 0.0) -> np.ndarray:
     """Share of non-tie votes that say "a" per item (0.5 when nobody voted or votes split evenly)."""

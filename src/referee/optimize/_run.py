@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from ..errors import BackendError, InputError, RefereeError
 from ..load import CandidateSet, Prompt, load_candidates
 from ..store import GenerationStore, VerdictStore
 from ._dspy import Seen, StoreEngine, SystemAdapter, make_lm, program_id, system_signature
-from ._metric import JudgeMetric
+from ._metric import EnsembleMetric, JudgeMetric
 
 OPTIMIZERS = ("copro", "mipro", "bootstrap", "gepa")
 ORIGINAL, OPTIMIZED = "original", "optimized"
@@ -172,12 +173,13 @@ def trials_table(metric: JudgeMetric, seen: Seen, dev_ids: Sequence[str]) -> lis
     return out
 
 
-def optimize(prompts: dict[str, Prompt], out_dir: str | Path, *, model: str, instruction: str, metric: str,
-             optimizer: str = "copro", budget: int = 6, train: int = 8, dev: int = 8, test: int | None = None,
+def optimize(prompts: dict[str, Prompt], out_dir: str | Path, *, model: str, instruction: str,
+             metric: str | Sequence[str], optimizer: str = "copro", budget: int = 6, train: int = 8, dev: int = 8,
+             test: int | None = None,
              baseline: CandidateSet | str | Path | None = None, baseline_system: str | None = None,
              proposer: str | None = None, demos: int = 2, max_tokens: int = 512, temperature: float = 0.0,
              seed: int = 0, n_ctx: int = 4096, threads: int | None = None, concurrency: int = 4,
-             rank_heldout: bool = True, prompts_source: str = "",
+             rank_heldout: bool = True, prompts_source: str = "", warmup_temperature: float = 0.8,
              on_event: Callable[[str, dict[str, Any]], None] | None = None) -> OptimizeResult:
     """Optimize a system's ``instruction`` with DSPy's ``optimizer``, ``metric`` (a referee judge) as
     the objective, and compare original and optimized on held-out prompts.
@@ -189,9 +191,13 @@ def optimize(prompts: dict[str, Prompt], out_dir: str | Path, *, model: str, ins
 
     The metric with a pairwise judge is P(the output beats the baseline's on the same prompt), both
     orders averaged; the baseline is ``baseline_system`` of the ``baseline`` candidates, or the
-    original program's own outputs. ``proposer`` (default: ``model``) writes the optimizers'
-    instruction proposals, constrained to their JSON schema. ``budget`` is the number of candidate
-    programs scored on the dev set (COPRO: breadth × depth; MIPROv2: trials; bootstrap: candidate
+    original program's own outputs. Several judges (a list) are combined without labels
+    (:class:`EnsembleMetric`): before the optimizer starts, the original program answers every
+    training and dev prompt once more at ``warmup_temperature`` (seed + 1), each judge compares those
+    answers with the baseline's, and :func:`referee.combine.combine` learns each judge's weight from
+    their agreement; the weights then stay fixed, and a score is the label model's P(better).
+    ``proposer`` (default: ``model``) writes the optimizers' instruction proposals, constrained to
+    their JSON schema. ``budget`` is the number of candidate programs scored on the dev set (COPRO: breadth × depth; MIPROv2: trials; bootstrap: candidate
     programs; GEPA: budget × dev metric calls).
 
     Every generation is stored in ``out_dir/optimize.generations.sqlite`` and every metric verdict in
@@ -252,7 +258,10 @@ def optimize(prompts: dict[str, Prompt], out_dir: str | Path, *, model: str, ins
                                   lock=lock)
         task_lm, prop_lm = make_lm(sys_engine, "system"), make_lm(prop_engine, "proposer")
         adapter = SystemAdapter(seen)
-        judge = make_judge(metric, n_ctx=n_ctx, seed=seed)
+        specs = [metric] if isinstance(metric, str) else list(metric)
+        if not specs:
+            raise InputError("--metric names no judge", field="--metric")
+        judges = [make_judge(spec, n_ctx=n_ctx, seed=seed) for spec in specs]
         program = dspy.Predict(system_signature(instruction))
 
         def run(prog: Any, ids: Sequence[str]) -> dict[str, str]:
@@ -263,7 +272,24 @@ def optimize(prompts: dict[str, Prompt], out_dir: str | Path, *, model: str, ins
             return out
 
         baseline_out = given or run(program, train_ids + dev_ids)
-        scorer = JudgeMetric(judge, vstore, prompts, baseline_out, seen, lock=lock)
+
+        def metric_for(base: dict[str, str]) -> JudgeMetric:
+            one = [JudgeMetric(j, vstore, prompts, base, seen, lock=lock) for j in judges]
+            return one[0] if len(one) == 1 else EnsembleMetric(one, specs, seen, lock=lock)
+
+        scorer = metric_for(baseline_out)
+        warmup: dict[str, Any] | None = None
+        if isinstance(scorer, EnsembleMetric):
+            emit("warmup", {"prompts": len(train_ids) + len(dev_ids), "judges": len(specs)})
+            warm_engine = StoreEngine("system", sys_engine.model, gstore,
+                                      {**sampling, "temperature": warmup_temperature, "seed": seed + 1},
+                                      on_answer=answered, lock=lock)
+            with dspy.context(lm=make_lm(warm_engine, "system"), adapter=adapter):
+                alt = {pid: str(program(prompt=prompts[pid].text).response) for pid in train_ids + dev_ids}
+            ens = scorer.fit(list(alt.items()))
+            warmup = {"temperature": warmup_temperature, "seed": seed + 1, "comparisons": len(alt),
+                      "method": ens.method, "members": ens.table(), "notes": ens.notes}
+            emit("weights", warmup)
         examples = {pid: dspy.Example(prompt_id=pid, prompt=prompts[pid].text).with_inputs("prompt")
                     for pid in train_ids + dev_ids}
         opt, compile_, opt_settings = _optimizer(optimizer, scorer, budget, len(dev_ids), prop_lm, task_lm, seed,
@@ -297,14 +323,18 @@ def optimize(prompts: dict[str, Prompt], out_dir: str | Path, *, model: str, ins
         emit("heldout", {"prompts": len(test_ids)})
         held = {ORIGINAL: run(program, test_ids), OPTIMIZED: run(best, test_ids)}
         # the judge's own held-out preference (optimized over original): the Goodhart check's first half
-        held_metric = JudgeMetric(judge, vstore, prompts, held[ORIGINAL], seen, lock=lock)
+        held_metric = metric_for(held[ORIGINAL])
+        if isinstance(held_metric, EnsembleMetric):
+            held_metric.ensemble = scorer.ensemble  # the same weights, on held-out pairs
         held_p = [held_metric.score(pid, held[OPTIMIZED][pid]) for pid in test_ids]
+        (s_asked, s_reused), (h_asked, h_reused) = scorer.asked(), held_metric.asked()
+        bad = sum((m.counts for m in (scorer, held_metric, *getattr(scorer, "members", []),
+                                      *getattr(held_metric, "members", []))), Counter())
         counts = {**counted, "proposals_unparseable": adapter.unparseable, "system_failed": sys_engine.failed,
                   "proposer_failed": prop_engine.failed,
                   "system_truncated": sys_engine.truncated, "proposer_truncated": prop_engine.truncated,
-                  "judge_asked": scorer.progress.asked + held_metric.progress.asked,
-                  "judge_reused": scorer.progress.cache_hits + held_metric.progress.cache_hits,
-                  **{f"judge_{k}": v for k, v in (scorer.counts + held_metric.counts).items()}}
+                  "judge_asked": s_asked + h_asked, "judge_reused": s_reused + h_reused,
+                  **{f"judge_{k}": v for k, v in bad.items()}}
         identities = {"system": sys_engine.model.identity, "proposer": prop_engine.model.identity}
     rows = [{"prompt_id": pid, "prompt": prompts[pid].text, "system": name, "output": held[name][pid],
              **({"reference": prompts[pid].reference} if prompts[pid].reference else {})}
@@ -321,7 +351,11 @@ def optimize(prompts: dict[str, Prompt], out_dir: str | Path, *, model: str, ins
         "system": {"model": model, "identity": identities["system"], "sampling": sampling,
                    "instruction": instruction},
         "proposer": {"model": proposer or model, "identity": identities["proposer"]},
-        "metric": {"spec": metric, "judge_id": judge.judge_id, "mode": judge.mode, "detail": judge.spec},
+        "metric": ({"spec": specs[0], "judge_id": judges[0].judge_id, "mode": judges[0].mode,
+                    "detail": judges[0].spec} if len(judges) == 1 else
+                   {"spec": ",".join(specs), "mode": "ensemble", "judges": [
+                       {"spec": sp, "judge_id": j.judge_id, "mode": j.mode, "detail": j.spec}
+                       for sp, j in zip(specs, judges)], "warmup": warmup}),
         "baseline": base_name or "original program's outputs",
         "optimized": {"instruction": new_instruction, "demos": len(new_demos), "program": best_id},
         "dev": dev_scores, "trials": len(trials),
@@ -333,7 +367,8 @@ def optimize(prompts: dict[str, Prompt], out_dir: str | Path, *, model: str, ins
     heldout = None
     if rank_heldout:
         emit("rank", {"candidates": len(rows)})
-        heldout = rank(RankOptions(candidates=[out_dir / "heldout.jsonl"], output=out_dir, judge=metric,
+        heldout = rank(RankOptions(candidates=[out_dir / "heldout.jsonl"], output=out_dir,
+                                   **({"judge": specs[0]} if len(specs) == 1 else {"judges": specs}),
                                    n_ctx=n_ctx, seed=seed))
         report["heldout_rank"] = [{k: r.get(k) for k in ("system", "rating", "lower", "upper", "win_rate")}
                                   for r in heldout.rows]
