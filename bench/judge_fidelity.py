@@ -78,14 +78,18 @@ GUARDED_12 = PairwiseTemplate(
     .replace("<response_a>", "<response_1>").replace("<response_b>", "<response_2>"),
     user=GUARDED_TEMPLATE.user.replace("response_a", "response_1").replace("response_b", "response_2")
     .replace("A or B", "1 or 2"),
-    prefill=GUARDED_TEMPLATE.prefill,
+    prefill=GUARDED_TEMPLATE.prefill + " ",  # see DEFAULT_12
     choices=("1", "2"),
     guard=True,
 )
 # The default's words with other letters, and with the shortest prefill that still makes the next
 # token the letter: issue 11 asks for letter choices and prefills to be compared on the default too.
+# Qwen's tokenizer has no " 1" token (a space, then the digit), so a digit answer needs the space
+# in the prefill; without it the digits' mass after "Response" is below the floor (every verdict
+# unreadable).
 DEFAULT_12 = replace(DEFAULT_TEMPLATE, user=DEFAULT_TEMPLATE.user.replace("Response A:", "Response 1:")
-                     .replace("Response B:", "Response 2:").replace("A or B", "1 or 2"), choices=("1", "2"))
+                     .replace("Response B:", "Response 2:").replace("A or B", "1 or 2"), choices=("1", "2"),
+                     prefill=DEFAULT_TEMPLATE.prefill + " ")
 DEFAULT_ANSWER = replace(DEFAULT_TEMPLATE, prefill="Answer:")
 REF_USER = GUARDED_TEMPLATE.user.replace(
     "<response_a>", "<judge_draft>\n{reference}\n</judge_draft>\n\n<response_a>", 1)

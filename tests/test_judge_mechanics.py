@@ -77,6 +77,30 @@ def test_unusable_letter_mass_is_unparseable_not_a_coin_flip(smol_judge, tmp_pat
         assert judge_outcomes(store) == []
 
 
+@pytest.mark.qwen
+def test_a_prefill_its_choices_cannot_follow_in_one_token_is_refused_up_front(qwen_judge, tmp_path):
+    """Qwen writes "Response 1" as "Response", " ", "1": digits after a prefill ending in a word
+    would carry almost no mass, and every verdict would be unreadable."""
+    from dataclasses import replace
+
+    from referee.errors import BackendError, InputError
+    from referee.judge import DEFAULT_TEMPLATE, CustomJudge, PairwiseLogprobJudge
+
+    digits = replace(DEFAULT_TEMPLATE, user=DEFAULT_TEMPLATE.user.replace("A or B", "1 or 2")
+                     .replace("Response A:", "Response 1:").replace("Response B:", "Response 2:"), choices=("1", "2"))
+    with pytest.raises(BackendError, match="'1', '2'.*end the prefill with a space"):
+        PairwiseLogprobJudge(qwen_judge.backend, template=digits)
+    ok = PairwiseLogprobJudge(qwen_judge.backend, template=replace(digits, prefill=digits.prefill + " "))
+    ans = ok.judge("What is 2+2?", "4", "5")
+    assert ans.status == "ok" and ans.p_first > 0.5
+    tpl = tmp_path / "digits.jinja"
+    tpl.write_text('{#- referee\n{"mode": "pairwise", "variables": ["question", "first", "second"], '
+                   '"answer": {"type": "choice", "choices": ["1", "2"], "prefill": "Better: Response"}}\n-#}\n'
+                   "{{ question }}\n1: {{ first }}\n2: {{ second }}\nWhich is better, 1 or 2?\n", encoding="utf-8")
+    with pytest.raises(InputError, match="digits.jinja.*end the prefill with a space"):
+        CustomJudge(tpl, qwen_judge.backend)
+
+
 def test_long_candidates_are_truncated_with_a_marker(smol_judge, tmp_path):
     long = "word " * 3000
     rows = [{"prompt_id": "p", "prompt": "Write something.", "system": "long", "output": long},

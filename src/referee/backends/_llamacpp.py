@@ -67,6 +67,7 @@ class LlamaCppBackend:
             add_generation_prompt=True,
         )
         self._choice_ids: dict[tuple[str, ...], dict[str, list[int]]] = {}
+        self._spaced: dict[str, bool] = {}  # choice -> has a single-token " c" spelling
         self._pieces_cache: dict[str, list[int | str]] = {}
 
     # -- identity ------------------------------------------------------------------------------
@@ -189,16 +190,37 @@ class LlamaCppBackend:
                     toks = self.llm.tokenize(variant.encode("utf-8"), add_bos=False, special=False)
                     if len(toks) == 1:
                         found.add(toks[0])
+                        if variant != c:
+                            self._spaced[c] = True
+                self._spaced.setdefault(c, False)
                 if not found:
                     raise BackendError(f"answer choice {c!r} is not a single token for {self.model_name}")
                 ids[c] = sorted(found)
             self._choice_ids[key] = ids
         return self._choice_ids[key]
 
+    def check_choices(self, prefill: str, choices: Sequence[str]) -> dict[str, list[int]]:
+        """The token ids of ``choices``, refusing a prefill they cannot follow in one token.
+
+        Raises:
+            BackendError: a choice is not a single token, or the prefill ends in a word and a choice
+                has no single-token spelling with a leading space (Qwen's digits): after
+                "...Response" the model would have to write the space first, the choices' mass is
+                near 0 and every verdict unreadable. Ending the prefill with a space fixes it.
+        """
+        ids = self._ids_for(choices)
+        lone = [c for c in choices if self._spaced.get(c) is False]
+        if prefill[-1:].isalnum() and lone:
+            raise BackendError(f"answer choice(s) {', '.join(map(repr, lone))} have no single token with a "
+                               f"leading space for {self.model_name}: end the prefill with a space "
+                               f"({prefill[-24:]!r} + ' ')")
+        return ids
+
     # -- scoring -------------------------------------------------------------------------------
     def choice_probs(self, messages: Sequence[dict[str, str]], prefill: str,
                      choices: Sequence[str]) -> ChoiceProbs:
         t0 = time.perf_counter()
+        ids = self.check_choices(prefill, choices)
         tokens = self.encode(messages, prefill)
         n_ctx = self.context_size
         if len(tokens) >= n_ctx:
@@ -208,7 +230,6 @@ class LlamaCppBackend:
         logits = logits.astype(np.float64)
         m = logits.max()
         logz = m + np.log(np.exp(logits - m).sum())
-        ids = self._ids_for(choices)
         probs = {c: float(np.exp(logits[idx] - logz).sum()) for c, idx in ids.items()}
         top_idx = np.argpartition(-logits, 10)[:10]
         top_idx = top_idx[np.argsort(-logits[top_idx])]

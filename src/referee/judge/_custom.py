@@ -125,6 +125,12 @@ class CustomJudge:
             self.choices = tuple(answer.get("choices") or default)
             self.prefill = str(answer.get("prefill", ""))
             self.backend = backend
+            check = getattr(backend, "check_choices", None)
+            if check is not None:
+                try:
+                    check(self.prefill, self.choices)
+                except BackendError as e:
+                    raise InputError(str(e), path=path, field="answer.prefill") from None
         else:
             self.choices = ("A", "B")
             self.prefill = ""

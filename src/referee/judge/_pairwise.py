@@ -155,6 +155,9 @@ class PairwiseLogprobJudge:
         if max_candidate_tokens is None:
             max_candidate_tokens = default_candidate_cap(backend.context_size)
         self.max_candidate_tokens = max_candidate_tokens
+        check = getattr(backend, "check_choices", None)
+        if check is not None:  # a template its model cannot answer: one error now, not one per verdict
+            check(template.prefill, template.choices)
         desc = backend.describe()
         self.name = name or str(desc.get("model", "judge"))
         self.spec: dict[str, Any] = {
