@@ -174,12 +174,12 @@ def trials_table(metric: JudgeMetric, seen: Seen, dev_ids: Sequence[str]) -> lis
 
 
 def optimize(prompts: dict[str, Prompt], out_dir: str | Path, *, model: str, instruction: str,
-             metric: str | Sequence[str], optimizer: str = "copro", budget: int = 6, train: int = 8, dev: int = 8,
-             test: int | None = None,
-             baseline: CandidateSet | str | Path | None = None, baseline_system: str | None = None,
-             proposer: str | None = None, demos: int = 2, max_tokens: int = 512, temperature: float = 0.0,
-             seed: int = 0, n_ctx: int = 4096, threads: int | None = None, concurrency: int = 4,
-             rank_heldout: bool = True, prompts_source: str = "", warmup_temperature: float = 0.8,
+             metric: str | Sequence[str], optimizer: str = "copro", budget: int = 6, train: int = 8,
+             dev: int = 8, test: int | None = None, baseline: CandidateSet | str | Path | None = None,
+             baseline_system: str | None = None, proposer: str | None = None, demos: int = 2,
+             max_tokens: int = 512, temperature: float = 0.0, seed: int = 0, n_ctx: int = 4096,
+             threads: int | None = None, concurrency: int = 4, rank_heldout: bool = True,
+             prompts_source: str = "", warmup_temperature: float = 0.8,
              on_event: Callable[[str, dict[str, Any]], None] | None = None) -> OptimizeResult:
     """Optimize a system's ``instruction`` with DSPy's ``optimizer``, ``metric`` (a referee judge) as
     the objective, and compare original and optimized on held-out prompts.
@@ -197,8 +197,8 @@ def optimize(prompts: dict[str, Prompt], out_dir: str | Path, *, model: str, ins
     answers with the baseline's, and :func:`referee.combine.combine` learns each judge's weight from
     their agreement; the weights then stay fixed, and a score is the label model's P(better).
     ``proposer`` (default: ``model``) writes the optimizers' instruction proposals, constrained to
-    their JSON schema. ``budget`` is the number of candidate programs scored on the dev set (COPRO: breadth × depth; MIPROv2: trials; bootstrap: candidate
-    programs; GEPA: budget × dev metric calls).
+    their JSON schema. ``budget`` is the number of candidate programs scored on the dev set (COPRO:
+    breadth × depth; MIPROv2: trials; bootstrap: candidate programs; GEPA: budget × dev metric calls).
 
     Every generation is stored in ``out_dir/optimize.generations.sqlite`` and every metric verdict in
     ``out_dir/optimize.verdicts.sqlite`` as it arrives: a rerun asks only what is missing. Writes
