@@ -6,8 +6,8 @@ Two sets, both from ``../shared/data/alpaca_eval`` texts (never copied into the 
   closing question to the user appended, and the "annotators" always prefer that side. The
   constitution must find the rule and reconstruct >= 90% of the held-out preferences.
 - ``alpaca``: GPT-4-turbo's recorded preferences (``weighted_alpaca_eval_gpt4_turbo``, decided
-  ones), ``gpt4_1106_preview`` against other systems; train on some systems' pairs, test on
-  others' (groups = systems).
+  ones), ``gpt4_1106_preview`` against six other systems, as many wins of each side per system
+  (``--pairs`` / 12 each); train on three systems' pairs, test on the other three's (groups = systems).
 
 Both use instructions under 400 characters whose two outputs are under 700 characters, shuffled
 with ``random.Random(0)``. For each: held-out accuracy with Wilson intervals of the constitution's
@@ -35,8 +35,10 @@ DATA = ROOT.parent / "shared" / "data" / "alpaca_eval"
 CACHE = ROOT / "bench" / ".cache" / "principles"
 CLOSING = ["Would you like me to go into more detail?", "Is there anything else you would like to know?",
            "Shall I give you a few more examples?", "Do you want me to explain any part further?"]
-ALPACA_SYSTEMS = ["Mixtral-8x7B-Instruct-v0.1", "llama-2-70b-chat-hf", "vicuna-7b-v1.5", "chatglm2-6b",
-                  "oasst-sft-pythia-12b", "gpt-3.5-turbo-0613"]
+# Systems that GPT-4-turbo's weighted annotator compared with gpt4_1106_preview (judge_pairs.jsonl), in
+# three tiers; the first three are the training groups, the other three (one of each tier) held out.
+ALPACA_SYSTEMS = ["claude-2", "OpenHermes-2.5-Mistral-7B", "vicuna-13b-v1.5",
+                  "claude-instant-1.2", "Qwen-14B-Chat", "vicuna-7b-v1.5"]
 
 
 def _texts() -> tuple[dict[int, str], dict[tuple[int, str], str]]:
@@ -85,16 +87,18 @@ def alpaca(n: int):
             and r["preference"] not in (None, 0, 1.5) and r["output_a_matches"] and r["output_b_matches"]
             and _short(instructions, outputs, r["instruction_id"], r["model_a"], r["model_b"])]
     random.Random(0).shuffle(rows)
-    per = max(1, n // len(ALPACA_SYSTEMS))
-    prefs, taken = [], {s: 0 for s in ALPACA_SYSTEMS}
+    # as many wins of each side per system: GPT-4-turbo prefers gpt4_1106_preview (side a) in about 80%
+    # of these pairs, and a constitution that only learnt "a wins" would look good for nothing
+    per = max(1, n // (2 * len(ALPACA_SYSTEMS)))
+    prefs, taken = [], {(s, side): 0 for s in ALPACA_SYSTEMS for side in "ab"}
     for r in rows:
-        if taken[r["model_b"]] >= per:
+        side = "a" if float(r["preference"]) < 1.5 else "b"
+        if taken[(r["model_b"], side)] >= per:
             continue
-        taken[r["model_b"]] += 1
+        taken[(r["model_b"], side)] += 1
         iid = r["instruction_id"]
         prefs.append(Preference(f"i{iid}-{r['model_b']}", instructions[iid], outputs[(iid, r["model_a"])],
-                                outputs[(iid, r["model_b"])], "a" if float(r["preference"]) < 1.5 else "b",
-                                r["model_b"]))
+                                outputs[(iid, r["model_b"])], side, r["model_b"]))
     return prefs, ALPACA_SYSTEMS[len(ALPACA_SYSTEMS) // 2:]  # train on the first half's pairs, test on the rest
 
 
