@@ -17,13 +17,14 @@ Three parts, each judged in both presentation orders:
     position consistency, first-position rate, seconds per verdict.
 
 Configurations (``--configs``; default all): the template of referee 0.1 without the delimiter
-guard (``v0.1``), the default (``default``: the same words, forged delimiters in texts defanged),
-a bare-bones prompt (``bare``), texts inside tags declared as data with words on injections and
-non-answers (``guarded``), the same with letters 1/2 (``guarded-12``), the default with letters 1/2
-(``default-12``) and with the prefill "Answer:" instead of "The better response is Response"
-(``default-answer``), a P(Yes) judge scoring each
-answer alone (``pyes``), and ``guarded`` with the judge's own answer to each prompt written first
-(greedy, at most 256 tokens, once per prompt) and shown as a fallible draft (``reference``).
+guard (``v0.1``) and with it (``careful``), a bare-bones prompt without a system prompt (``bare``)
+and the same with forged delimiters and labels in texts defanged (``default``, the default judge),
+the default with letters 1/2 (``default-12``, the prefill ending in a space) and with the prefill
+"Answer:" instead of "The better response is Response" (``default-answer``), texts inside tags
+declared as data with words on injections and non-answers (``guarded``), the same with letters 1/2
+(``guarded-12``), a P(Yes) judge scoring each answer alone (``pyes``), and ``guarded`` with the
+judge's own answer to each prompt written first (greedy, at most 256 tokens, once per prompt) and
+shown as a fallible draft (``reference``).
 ``A+B`` averages two configurations' verdicts (e.g. ``default+pyes``), from their cached verdicts.
 Two-order combinations: the mean of P(first) over the orders (``mean-p``, what ``rank`` does) and
 the mean log-odds, which removes a constant position prior (``mean-logit``).

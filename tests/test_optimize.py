@@ -136,6 +136,8 @@ def test_several_judges_are_one_label_free_metric_whose_weights_stay_fixed(tmp_p
     warm = m["warmup"]
     assert warm["comparisons"] == 6 and warm["temperature"] == 0.8 and [x["name"] for x in warm["members"]] == specs
     assert all(isinstance(x["weight"], float) for x in warm["members"])
+    assert [v["prompt_id"] for v in warm["votes"]] == ["q0", "q1", "q2", "q3", "q4", "q5"]
+    assert all(len(v["votes"]) == 3 for v in warm["votes"])
     # the original against its own outputs: every member ties, so the ensemble does
     assert res.trials[0]["dev_score"] == 0.5
     assert all(0.0 <= t["dev_score"] <= 1.0 for t in res.trials)

@@ -6,6 +6,9 @@ import hashlib
 from collections import Counter
 from typing import Any
 
+import numpy as np
+
+from ..combine import combine
 from ..judge import JudgeProgress
 from ..judge._run import ask_via_store
 from ..load import Prompt
@@ -125,7 +128,7 @@ class EnsembleMetric(JudgeMetric):
         self.prompts, self.baseline = members[0].prompts, members[0].baseline
         self.pairwise = True
         self.counts: Counter[str] = Counter()
-        self.log = []
+        self.log: list[dict[str, Any]] = []
         self.ensemble: Any = None
         self.warmup: list[dict[str, Any]] = []
 
@@ -134,10 +137,6 @@ class EnsembleMetric(JudgeMetric):
 
     def fit(self, items: list[tuple[str, str]], **combine_options: Any) -> Any:
         """Learn the members' weights from ``(prompt_id, text)`` comparisons against the baseline."""
-        import numpy as np
-
-        from ..combine import combine
-
         with self.lock:
             x = np.array([self.votes(pid, text) for pid, text in items], dtype=np.float64).reshape(len(items),
                                                                                                   len(self.members))
@@ -151,8 +150,6 @@ class EnsembleMetric(JudgeMetric):
             raise RuntimeError("EnsembleMetric.fit() must run before it scores")
         if text.strip() == self.baseline[pid].strip():
             return 0.5
-        import numpy as np
-
         x = np.array([self.votes(pid, text)])
         if np.isnan(x).all():
             self.counts["no_vote"] += 1

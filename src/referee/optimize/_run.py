@@ -288,7 +288,7 @@ def optimize(prompts: dict[str, Prompt], out_dir: str | Path, *, model: str, ins
                 alt = {pid: str(program(prompt=prompts[pid].text).response) for pid in train_ids + dev_ids}
             ens = scorer.fit(list(alt.items()))
             warmup = {"temperature": warmup_temperature, "seed": seed + 1, "comparisons": len(alt),
-                      "method": ens.method, "members": ens.table(), "notes": ens.notes}
+                      "method": ens.method, "members": ens.table(), "notes": ens.notes, "votes": scorer.warmup}
             emit("weights", warmup)
         examples = {pid: dspy.Example(prompt_id=pid, prompt=prompts[pid].text).with_inputs("prompt")
                     for pid in train_ids + dev_ids}
