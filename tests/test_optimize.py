@@ -123,12 +123,13 @@ def test_copro_end_to_end_through_the_cli_and_a_rerun_asks_nothing(tmp_path, mon
     assert "0 generations asked" in capsys.readouterr().out
 
 
-def test_several_judges_are_one_label_free_metric_whose_weights_stay_fixed(tmp_path):
-    """--metric a,b,c: weights learnt on warm-up samples before the optimizer starts, then fixed."""
+def test_several_judges_are_one_label_free_metric_and_a_rerun_asks_nothing(tmp_path):
+    """--metric a,b,c: weights learnt on warm-up samples before the optimizer starts (that they are then
+    applied unchanged is test_combine's posterior test); a hostile instruction as the starting point."""
     extra = ["Name a month of the year.", "What is 3 times 3?", "What colour is the sky on a clear day?"]
     many = {**prompts(), **{f"q{6 + i}": Prompt(id=f"q{6 + i}", text=t) for i, t in enumerate(extra)}}
     specs = ["smollm2-135m", "verify:length:8", "verify:regex:[0-9]"]
-    kw = dict(model="smollm2-135m", instruction="Answer the question.", metric=specs, optimizer="copro", budget=2,
+    kw = dict(model="smollm2-135m", instruction=HOSTILE, metric=specs, optimizer="copro", budget=2,
               train=3, dev=3, test=2, max_tokens=24)
     res = optimize(many, tmp_path / "e", **kw)
     m = res.report["metric"]
