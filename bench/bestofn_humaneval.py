@@ -53,8 +53,14 @@ def humaneval() -> list[dict]:
         return [json.loads(line) for line in f]
 
 
-def subset(k: int) -> list[int]:
-    return sorted(random.Random(0).sample(range(164), k))
+def subset(k: int, which: int = 0) -> list[int]:
+    """Set 0 is the first measured subset; set 1 (for rules chosen after set 0 was seen) is drawn from the
+    problems set 0 left out, so no problem of it informed the rule."""
+    first = sorted(random.Random(0).sample(range(164), k))
+    if which == 0:
+        return first
+    rest = [i for i in range(164) if i not in first]
+    return sorted(random.Random(which).sample(rest, min(k, len(rest))))
 
 
 def stage_generate(problems: list[dict], cache: Path) -> Path:
@@ -244,10 +250,13 @@ if __name__ == "__main__":
     ap.add_argument("--stage", choices=["generate", "judge", "report"], default="report",
                     help="stop after this stage (each resumes from the cache)")
     ap.add_argument("--problems", type=int, default=60)
-    ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--set", type=int, default=0, dest="which",
+                    help="0: the first subset; 1: 60 problems drawn (seed 1) from those set 0 left out")
+    ap.add_argument("--cache", type=Path, default=None, help="default bench/.cache/bestofn (set 0), bestofn-s1, ...")
     args = ap.parse_args()
+    args.cache = args.cache or (CACHE if args.which == 0 else CACHE.with_name(f"bestofn-s{args.which}"))
     args.cache.mkdir(parents=True, exist_ok=True)
-    idx = subset(args.problems)
+    idx = subset(args.problems, args.which)
     print(f"HumanEval subset ({len(idx)} problems): {idx}", flush=True)
     data = humaneval()
     problems = [data[i] for i in idx]
