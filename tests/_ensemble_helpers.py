@@ -37,10 +37,12 @@ def texts(n_prompts: int):
     return prompts, cands
 
 
-def make_store(path: Path, n_prompts: int = 20, accs=None, *, inconsistent: set | None = None, seed: int = 0):
+def make_store(path: Path, n_prompts: int = 20, accs=None, *, inconsistent: set | None = None, seed: int = 0,
+               tied: set | None = None):
     """A run store with several judges, each pair judged in both orders; returns the truth table.
 
     ``inconsistent``: (prompt, a, b) items where judge j1 flips its verdict with the order.
+    ``tied``: (prompt, a, b) items where every judge but the last says tie.
     """
     accs = accs or {"j1": 0.9, "j2": 0.85, "j3": 0.8, "j4": 0.75}
     truth = truth_table(n_prompts, seed)
@@ -55,6 +57,8 @@ def make_store(path: Path, n_prompts: int = 20, accs=None, *, inconsistent: set 
                     p_first = 0.85 if (a_wins == (first == a)) else 0.15
                     if inconsistent and j == "j1" and (pid, a, b) in inconsistent and first == b:
                         p_first = 1 - p_first
+                    if tied and j != list(accs)[-1] and (pid, a, b) in tied:
+                        p_first = 0.5
                     q = question_key(j, "pairwise", pid, [first, second])
                     st.put(Verdict(verdict_id=verdict_id(q, pid, [first, second]), question=q, judge_id=j,
                                    mode="pairwise", prompt_id=pid, systems=[first, second], status="ok",

@@ -265,3 +265,38 @@ def test_posterior_refuses_fits_it_cannot_apply():
     x, _ = synth(n=400, accs=(0.9, 0.8, 0.7), seed=4)
     with pytest.raises(ValueError, match="symmetric"):
         combine(x, method="dawid-skene", levels=2).posterior(x[:1])
+
+
+def tied_pairs(n=20000, seed=0):
+    """Three good verifiers that all abstain on the same 30% of pairs (as public examples do when every
+    sample passes them), one judge a little better than chance and one worse than chance."""
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.5
+    x = np.array([np.where((rng.random(n) < a) == y, 0.7, 0.3) for a in (0.9, 0.85, 0.8, 0.535, 0.40)]).T
+    tied = rng.random(n) < 0.3
+    x[tied, :3] = 0.5
+    return x, y, tied
+
+
+def test_tie_breakers_order_only_what_the_kept_verifiers_leave_undecided():
+    x, y, tied = tied_pairs()
+    plain, e = combine(x), combine(x, tie_break=True)
+    # both weak judges are screened out; neither moves a verdict the good ones gave
+    assert [m.kept for m in e.members] == [True, True, True, False, False]
+    assert np.array_equal(plain.voted, ~tied) and np.array_equal(e.p[~tied], plain.p[~tied])
+    weak, worse = e.members[3], e.members[4]
+    assert weak.tie_weight > 0 and worse.tie_weight == 0.0  # it disagrees with the ensemble more than it agrees
+    assert np.array_equal(e.tie_broken, tied) and e.voted.all()
+    # the weak judge's side, with no more confidence than an order needs
+    assert np.all(np.sign(e.p[tied] - 0.5) == np.sign(x[tied, 3] - 0.5))
+    assert np.max(np.abs(e.p[tied] - 0.5)) <= 0.05
+    # better than the coin flip a tie is: 53.5% right by construction, 6,037 items
+    assert acc_of(e.p[tied], y[tied]) > 0.52 and acc_of(plain.p[tied], y[tied]) == 0.5
+    assert any("6037 items the kept verifiers left undecided were ordered" in note for note in e.notes)
+    # the fitted rule applies to new items unchanged, and a swapped pair gets 1 - p
+    assert np.array_equal(e.posterior(x[tied]), e.p[tied])
+    f = combine(np.where(tied[:, None], 1 - x, x), tie_break=True)
+    assert np.max(np.abs(np.where(tied, 1 - f.p, f.p) - e.p)) < 1e-9
+    with pytest.raises(ValueError, match="symmetric"):
+        combine(x, tie_break=True, symmetric=False)
+

@@ -48,6 +48,8 @@ def combine_cmd(
                                                                   "used only to evaluate, never to fit"),
     calibrate: bool = typer.Option(False, "--calibrate", help="explicitly use the --labels to recalibrate the "
                                                               "combined probabilities (Platt scaling)"),
+    tie_break: bool = typer.Option(False, "--tie-break", help="judges screened out as near chance order the items "
+                                   "the kept ones leave undecided (p within 0.05 of 1/2; for best-of-n)"),
 ) -> None:
     """Combine several judges without labels: estimate each one's accuracy, drop duplicates and
     uninformative ones, write one calibrated P(a better) per (prompt, system_a, system_b)."""
@@ -58,7 +60,7 @@ def combine_cmd(
     table = read_verdicts(verdicts, _split(judges))
     try:
         ens = combine(table.x, table.judges, method=method, tie_band=tie_band, dedup=not no_dedup,
-                      groups=[_split(g) or [] for g in group or []], levels=levels)
+                      groups=[_split(g) or [] for g in group or []], levels=levels, tie_break=tie_break)
     except ValueError as e:
         raise InputError(str(e), field="--group" if "group" in str(e) else "--method") from None
     y = None
@@ -101,7 +103,8 @@ def combine_cmd(
         for m in ens.members:
             t.add_row(m.name, "yes" if m.kept else "no", _f(m.coverage, True), _f(m.rate_a, True), _f(m.accuracy),
                       _f(m.sensitivity), _f(m.specificity), f"{m.weight:.2f}", _f(m.agreement, True),
-                      m.reason or (f"one unit: {m.unit}" if m.unit else ""))
+                      (m.reason + (f"; breaks ties, weight {m.tie_weight:.2f}" if m.tie_weight else ""))
+                      or (f"one unit: {m.unit}" if m.unit else ""))
         console.print(t)
     if y is not None:
         from ..audit import accuracy, ece

@@ -29,12 +29,15 @@ def select_cmd(
                                     "NAME#k (written as NAME+best, a candidates file for rank)"),
     include_flagged: bool = typer.Option(False, "--include-flagged",
                                          help="let systems 'rank' flagged as prompt-independent be picked"),
+    tie_break: bool = typer.Option(False, "--tie-break", help="combine the judges here and let those screened out "
+                                   "as near chance order the candidates the kept ones leave tied"),
 ) -> None:
     """Pick the best of the n candidates of every prompt, with the probability that the pick is the best."""
     from ..combine import write_jsonl
     from ..export import load_preferences, select_rows
 
-    prefs = load_preferences(verdicts, judges=_split(judges), candidates=candidates, need_texts=False)
+    prefs = load_preferences(verdicts, judges=_split(judges), candidates=candidates, need_texts=False,
+                             tie_break=tie_break)
     records = prefs.records
     if prefs.flagged and not include_flagged:
         # a system that does not answer its prompts is no candidate for the best answer

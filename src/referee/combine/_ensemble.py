@@ -32,6 +32,7 @@ class Member:
     kept: bool = True
     reason: str = ""
     unit: str = ""                  # the dependent group it was weighed in, as one unit ("" = on its own)
+    tie_weight: float = 0.0         # weight of its vote on items the kept members left undecided (tie_break)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -58,6 +59,7 @@ class Ensemble:
     levels: int = 1
     voted: np.ndarray | None = None
     symmetric: bool = True
+    tie_broken: np.ndarray | None = None
 
     @property
     def units(self) -> list[list[str]]:
@@ -102,13 +104,44 @@ class Ensemble:
         s = unit_scores(x, cols)
         votes = np.where(np.isnan(s) | (np.abs(s) <= 2 * tie_band), 0.0, np.sign(s))
         if len(cols) == 1:  # the fit's fallback: one unit is its own (soft) verdict
-            return np.where(np.isnan(s[:, 0]), 0.5, (s[:, 0] + 1) / 2)
-        if self.method == "majority":
+            p = np.where(np.isnan(s[:, 0]), 0.5, (s[:, 0] + 1) / 2)
+        elif self.method == "majority":
             n_votes = np.abs(votes).sum(axis=1)
-            return np.where(n_votes > 0, (votes > 0).sum(axis=1) / np.maximum(n_votes, 1), 0.5)
-        w = np.array([self.members[c[0]].weight for c in cols])
-        lo = np.clip(votes @ w, -35, 35)
-        return 1.0 / (1.0 + np.exp(-lo))
+            p = np.where(n_votes > 0, (votes > 0).sum(axis=1) / np.maximum(n_votes, 1), 0.5)
+        else:
+            w = np.array([self.members[c[0]].weight for c in cols])
+            lo = np.clip(votes @ w, -35, 35)
+            p = 1.0 / (1.0 + np.exp(-lo))
+        if self.tie_broken is None:
+            return p
+        tw = np.array([m.tie_weight for m in self.members])
+        tb = _tie_break_p(to_votes(x, tie_band), tw)
+        undecided = ~(votes != 0).any(axis=1)
+        return np.where(undecided & ~np.isnan(tb), tb, p)
+
+
+TIE_BREAK_SPAN = 0.05  # largest distance from 1/2 of a tie-broken item's p: an order, not a confident verdict
+
+
+def _tie_break_p(v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """P(a better) from the tie-breakers' weighted votes (``NaN`` where their votes cancel or none voted)."""
+    score = v @ w
+    return np.where(score != 0, 0.5 + TIE_BREAK_SPAN * np.tanh(score / 2), np.nan)
+
+
+def _tie_weights(v: np.ndarray, dec: np.ndarray, cols: list[int], min_overlap: int) -> dict[int, tuple[float, float, int]]:
+    """Per tie-breaker column: (weight, smoothed agreement with the ensemble's decisions, items compared).
+
+    The ensemble's own decisions stand in for labels: ``a = (agree + 1) / (n + 2)`` over items both
+    decided, weight ``max(0, log(a / (1 - a)))``, and 0 with fewer than ``min_overlap`` such items.
+    """
+    out = {}
+    for j in cols:
+        both = (v[:, j] != 0) & (dec != 0)
+        n = int(both.sum())
+        a = (float((v[both, j] == dec[both]).sum()) + 1) / (n + 2)
+        out[j] = (max(0.0, math.log(a / (1 - a))) if n >= min_overlap else 0.0, a, n)
+    return out
 
 
 def majority_vote(p: np.ndarray, tie_band: float = 0.0) -> np.ndarray:
@@ -153,7 +186,7 @@ def _units(live: list[int], names: list[str], groups, dependent: list[tuple[int,
 def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] | str = "probability",
             method: str = "dawid-skene", tie_band: float = 0.0, dedup: bool = True, drop_uninformative: bool = True,
             smoothing: float = 1.0, min_overlap: int = 10, groups: list[list[str | int]] | None = None,
-            levels: int = 1, symmetric: bool = True) -> Ensemble:
+            levels: int = 1, symmetric: bool = True, tie_break: bool = False) -> Ensemble:
     """Combine verifiers' outputs on the same items into one probability per item, without labels.
 
     Args:
@@ -182,6 +215,13 @@ def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] |
             happened to list first, and hand that to items nobody decided. ``False`` is for items with
             a meaningful positive class (pass/fail checks of single outputs): a class prior and
             separate sensitivity and specificity are then estimated.
+        tie_break: let verifiers the screen dropped as near chance order the items the kept ones
+            leave undecided, for best-of-n where a tie is a coin flip. Each one's ``tie_weight`` is
+            ``max(0, log(a / (1 - a)))``, with ``a`` its smoothed agreement ((agree + 1) / (n + 2))
+            with the ensemble's own decisions (no labels), 0 with fewer than ``min_overlap`` items
+            to compare; on an undecided item whose weighted votes sum to ``s != 0``,
+            ``p = 1/2 + 0.05 tanh(s / 2)`` (an order, not a confident verdict) and
+            ``tie_broken`` marks it. Only with ``symmetric``.
 
     Items where no kept verifier gave a non-tie verdict get ``p`` = the prior and ``voted`` false;
     how many there are is written to ``notes``.
@@ -199,6 +239,8 @@ def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] |
         raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
     if int(levels) < 1:
         raise ValueError(f"levels must be 1 or more, got {levels}")
+    if tie_break and not symmetric:
+        raise ValueError("tie_break needs symmetric=True: it orders pairs, around 1/2")
     levels = int(levels)
     v = to_votes(x, tie_band)
     notes: list[str] = []
@@ -296,6 +338,23 @@ def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] |
         notes.append(f"{int((~decided).sum())} of {n} items have no non-tie verdict of a kept verifier "
                      f"({int((~decided & ~none).sum())} where every verdict was a tie or came from a dropped verifier, "
                      f"{int(none.sum())} without any verdict): no combined verdict for them")
+    dec = np.sign(p - 0.5)  # members' agreement is with the label model's decisions, before any tie-break
+    tie_broken = None
+    ties: dict[int, tuple[float, float, int]] = {}
+    if tie_break:
+        chance = [j for j, r in drop.items() if r.startswith("near chance")]
+        ties = _tie_weights(v, np.where(decided, dec, 0.0), chance, min_overlap)
+        tw = np.zeros(k)
+        for j, (w, _, _) in ties.items():
+            tw[j] = w
+        tb = _tie_break_p(v, tw)
+        tie_broken = ~decided & ~np.isnan(tb)
+        p = np.where(tie_broken, tb, p)
+        decided = decided | tie_broken
+        used = ", ".join(f"{names[j]} (weight {w:.2f}, agreement {a:.2f} on {m})" for j, (w, a, m) in ties.items())
+        notes.append(f"{int(tie_broken.sum())} items the kept verifiers left undecided were ordered by the "
+                     f"tie-breakers: {used or 'none (no verifier was dropped as near chance)'}; their p stays within "
+                     f"{TIE_BREAK_SPAN} of 1/2")
     weights = np.zeros(k)
     if live and method == "majority":
         weights[live] = 1.0
@@ -305,7 +364,6 @@ def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] |
             weights[j] = math.log(au[unit_of[j]] / (1 - au[unit_of[j]]))
     elif live:
         weights[live] = 1.0
-    dec = np.sign(p - 0.5)
     members = []
     for j in range(k):
         col = v[:, j]
@@ -328,6 +386,8 @@ def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] |
             name=names[j], coverage=float((~np.isnan(x[:, j])).mean()) if n else 0.0, votes=nv,
             rate_a=float((col == 1).sum() / nv) if nv else None, accuracy=accuracy, sensitivity=sens,
             specificity=spec, weight=float(weights[j]), agreement=agree, kept=kept, reason=drop.get(j, ""),
-            unit=" + ".join(names[i] for i in unit) if len(unit) > 1 else ""))
+            unit=" + ".join(names[i] for i in unit) if len(unit) > 1 else "",
+            tie_weight=ties[j][0] if j in ties else 0.0))
     return Ensemble(p=p, members=members, method=method, prior=float(prior), notes=notes,
-                    iterations=iterations, converged=converged, levels=levels, voted=decided, symmetric=symmetric)
+                    iterations=iterations, converged=converged, levels=levels, voted=decided, symmetric=symmetric,
+                    tie_broken=tie_broken)

@@ -302,6 +302,8 @@ def ensemble_id(table: VerdictTable, ens: Ensemble) -> str:
         spec["levels"] = ens.levels
     if not ens.symmetric:
         spec["symmetric"] = False
+    if ens.tie_broken is not None:
+        spec["tie_break"] = True
     blob = json.dumps(spec)
     return ENSEMBLE_PREFIX + hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -311,7 +313,8 @@ def ensemble_spec(table: VerdictTable, ens: Ensemble) -> dict[str, Any]:
             "members": list(table.judges), "kept": ens.kept,
             "dropped": {m.name: m.reason for m in ens.members if not m.kept},
             "accuracy": {m.name: m.accuracy for m in ens.members if m.kept}, "prior": ens.prior,
-            "units": ens.units, "levels": ens.levels, "symmetric": ens.symmetric, "notes": ens.notes}
+            "units": ens.units, "levels": ens.levels, "symmetric": ens.symmetric, "notes": ens.notes,
+            "tie_weights": {m.name: m.tie_weight for m in ens.members if m.tie_weight}}
 
 
 def combined_rows(table: VerdictTable, ens: Ensemble, *, judge_id: str | None = None) -> list[dict[str, Any]]:
@@ -343,7 +346,9 @@ def combined_rows(table: VerdictTable, ens: Ensemble, *, judge_id: str | None = 
         agree = (sum(s == dec for s in sides) / len(sides)) if sides and dec else None
         c = table.consistent[i]
         c = c[~np.isnan(c)]
+        tb = ens.tie_broken is not None and bool(ens.tie_broken[i])
         rows.append({"prompt_id": pid, "system_a": a, "system_b": b, "p_a": round(p, 6), "judge": jid,
+                     **({"tie_broken": True} if tb else {}),
                      "n_judges": len(members), "agreement": None if agree is None else round(agree, 6),
                      "consistent": None if c.size == 0 else bool(c.all()), "members": members,
                      "verdict_ids": ids})

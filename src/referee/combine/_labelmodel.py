@@ -50,6 +50,25 @@ def agreement_moments(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return m, n
 
 
+def _weighted_median(ests: list[tuple[float, float]]) -> float:
+    """Median of triplet estimates weighted by their denominator squared.
+
+    An estimate divides by the correlation of the other two verifiers. When one of them is near
+    chance that correlation is small and the estimate is mostly noise, and it is clipped to 0 half
+    the time. A plain median over such triplets can report a good verifier as being at chance:
+    with one good pair and two weak ones, two zeros outvote the one sound estimate.
+    """
+    vals = np.array([e for e, _ in ests])
+    w = np.array([w for _, w in ests])
+    order = np.argsort(vals)
+    cum = np.cumsum(w[order])
+    half = cum[-1] / 2
+    k = int(np.searchsorted(cum, half))
+    if k + 1 < len(order) and np.isclose(cum[k], half):  # an even split: the midpoint, as a median
+        return float((vals[order[k]] + vals[order[k + 1]]) / 2)
+    return float(vals[order[k]])
+
+
 def triplet_signal(v: np.ndarray, *, min_overlap: int = 10, exclude: dict[int, set[int]] | None = None) -> np.ndarray:
     """``a_j = 2 acc_j - 1`` for every verifier by the triplet method (``NaN`` where no triplet applies).
 
@@ -74,12 +93,9 @@ def triplet_signal(v: np.ndarray, *, min_overlap: int = 10, exclude: dict[int, s
             if not usable[j, m2] or abs(m[j, m2]) < 1e-3:
                 continue
             val = m[i, j] * m[i, m2] / m[j, m2]
-            if val > 0:
-                ests.append(math.sqrt(min(val, 1.0)))
-            else:
-                ests.append(0.0)
+            ests.append((math.sqrt(min(val, 1.0)) if val > 0 else 0.0, m[j, m2] ** 2))
         if ests:
-            mag = float(np.median(ests))
+            mag = _weighted_median(ests)
             row = [m[i, j] for j in others if not np.isnan(m[i, j])]
             sign = -1.0 if row and np.median(row) < 0 else 1.0
             a[i] = sign * mag
@@ -135,10 +151,10 @@ def triplet_loadings(v: np.ndarray, *, min_overlap: int = 10, exclude: dict[int,
             if np.isnan(r[j, m2]) or abs(r[j, m2]) < 0.1:
                 continue
             val = r[i, j] * r[i, m2] / r[j, m2]
-            ests.append(math.sqrt(min(val, 1.0)) if val > 0 else 0.0)
+            ests.append((math.sqrt(min(val, 1.0)) if val > 0 else 0.0, r[j, m2] ** 2))
         if ests:
             sign = -1.0 if np.median([r[i, j] for j in others]) < 0 else 1.0
-            rho[i] = sign * float(np.median(ests))
+            rho[i] = sign * _weighted_median(ests)
     return rho
 
 

@@ -68,13 +68,14 @@ def _flagged(run: dict[str, Any] | None) -> dict[str, str]:
 
 
 def load_preferences(path: str | Path, *, judges: list[str] | None = None, candidates: str | Path | None = None,
-                     method: str = "dawid-skene", need_texts: bool = True) -> Preferences:
+                     method: str = "dawid-skene", need_texts: bool = True, tie_break: bool = False) -> Preferences:
     """Combined verdicts and texts from a run store, a ``referee combine`` JSONL or external verdicts.
 
     From a store: a stored ensemble judge when there is one (or the one named in ``judges``), else
     the judges' verdicts combined here without labels (a single judge's verdicts are used as they
     are). Texts come from the store, or from ``candidates`` (required for JSONL input unless
-    ``need_texts=False``).
+    ``need_texts=False``). ``tie_break`` combines here (never a stored ensemble), letting the judges
+    screened out as near chance order what the kept ones leave tied (see :func:`~referee.combine.combine`).
     """
     path = Path(path)
     if not path.exists():
@@ -94,16 +95,16 @@ def load_preferences(path: str | Path, *, judges: list[str] | None = None, candi
             outputs = {k: c["output"] for k, c in store.candidates().items()}
         ens = [j for j in specs if j.startswith(ENSEMBLE_PREFIX)]
         named_ens = [j for j in (judges or []) if j in ens or any(specs[e].get("name") == j for e in ens)]
-        if judges and len(judges) == 1 and named_ens:
+        if judges and len(judges) == 1 and named_ens and not tie_break:
             jid = next(e for e in ens if named_ens[0] in (e, specs[e].get("name")))
             records = _stored_ensemble_records(sp, jid)
-        elif not judges and ens:
+        elif not judges and ens and not tie_break:
             jid = ens[-1]
             notes.append(f"using the stored ensemble {jid} ({len(specs[jid].get('kept', []))} judges)")
             records = _stored_ensemble_records(sp, jid)
         else:
             table = read_verdicts(path, judges)
-            e = combine(table.x, table.judges, method=method)
+            e = combine(table.x, table.judges, method=method, tie_break=tie_break)
             records = combined_rows(table, e)
             jid = records[0]["judge"] if records else ""
             if len(table.judges) == 1:
@@ -133,7 +134,7 @@ def load_preferences(path: str | Path, *, judges: list[str] | None = None, candi
             jid = str(records[0].get("judge", "")) if records else ""
         else:
             table = read_verdicts(path, judges)
-            e = combine(table.x, table.judges, method=method)
+            e = combine(table.x, table.judges, method=method, tie_break=tie_break)
             records = combined_rows(table, e)
             jid = records[0]["judge"] if records else ""
             notes.extend(e.notes)
