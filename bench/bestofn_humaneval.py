@@ -1,7 +1,7 @@
 """Best-of-n on HumanEval: how much of the gap between one sample and the oracle each selector closes.
 
-Subset: 60 HumanEval problems, ``sorted(random.Random(0).sample(range(164), 60))`` (the indices are
-printed). The packaged Qwen2.5-Coder-1.5B-Instruct (Q4_K_M) writes n = 4 samples per problem at
+Subset (``--set 0``): 60 HumanEval problems, ``sorted(random.Random(0).sample(range(164), 60))``;
+``--set 1``: 60 drawn with seed 1 from the 104 that set 0 left out (the indices are printed). The packaged Qwen2.5-Coder-1.5B-Instruct (Q4_K_M) writes n = 4 samples per problem at
 temperature 0.8 (top_p 0.95, at most 384 tokens, seeds 0..3), asked "Complete the Python function.
 Reply with the whole function in one python code block." Every generation and verdict is stored
 under bench/.cache/bestofn/ (gitignored): a rerun resumes and costs nothing for what was asked.
@@ -14,6 +14,9 @@ Selectors, each through referee's own stages (``rank`` stores the verdicts, ``se
   examples  verify:examples, the docstring's public examples run against the sample in the sandbox
   ensemble  the three combined without labels (``referee combine``: the label model)
   majority  the unweighted vote of the same three (each judge's decision counts once)
+  ensemble+tb  the ensemble with tie-breaking (``select --judges ... --tie-break``): judges the screen
+            drops as near chance order the samples the kept ones leave tied (pre-registered in
+            docs/improve.md before set 1 was measured)
 For n in 1, 2, 4 every size-n subset of the 4 samples is a draw (the unbiased estimators of pass@1
 and pass@n average over them); a selector's pick on a subset scores its hidden-test pass, with ties
 (equal strength) averaged. Reported with 95% bootstrap intervals over problems: pass@1, oracle
@@ -147,7 +150,12 @@ def selector_records(run: Path) -> tuple[dict[str, list[dict]], dict[str, str], 
         if name:
             ids[name] = jid
     recs = {name: load_preferences(run, judges=[jid], need_texts=False).records for name, jid in ids.items()}
-    table = read_verdicts(run, [ids["pairwise"], ids["pyes"], ids["examples"]])
+    three = [ids["pairwise"], ids["pyes"], ids["examples"]]
+    tb = load_preferences(run, judges=three, need_texts=False, tie_break=True)  # = select --judges ... --tie-break
+    recs["ensemble+tb"] = tb.records
+    for note in tb.notes:
+        print(f"ensemble+tb: {note}", flush=True)
+    table = read_verdicts(run, three)
     recs["majority"] = combined_rows(table, combine(table.x, table.judges, method="majority", dedup=False,
                                                     drop_uninformative=False))
     return recs, ids, scores
@@ -178,14 +186,14 @@ def pass_at(c: int, n_total: int, k: int) -> float:
     return 1.0 - comb(n_total - c, k) / comb(n_total, k)
 
 
-def stage_report(problems: list[dict], cands: Path, run: Path, cache: Path, n_boot: int = 2000) -> dict:
+def stage_report(problems: list[dict], cands: Path, run: Path, cache: Path, n_boot: int = 2000, which: int = 0) -> dict:
     rows = [json.loads(line) for line in cands.read_text().splitlines() if line.strip()]
     truth = hidden_truth(problems, rows, cache)
     recs, ids, scores = selector_records(run)
     pids = [p["task_id"] for p in problems]
     samples = [f"coder#{k}" for k in range(N)]
     by_prompt = {name: {pid: [r for r in rs if r["prompt_id"] == pid] for pid in pids} for name, rs in recs.items()}
-    selectors = ["pairwise", "pyes", "examples", "majority", "ensemble"]
+    selectors = ["pairwise", "pyes", "examples", "majority", "ensemble", "ensemble+tb"]
     per: dict[str, dict[int, np.ndarray]] = {"pass@1": {}, "pass@n": {}, **{s: {} for s in selectors}}
     for n in (1, 2, 4):
         subsets = list(itertools.combinations(samples, n))
@@ -233,7 +241,7 @@ def stage_report(problems: list[dict], cands: Path, run: Path, cache: Path, n_bo
                     "true_positive_rate": round(float(np.mean([sc[k] >= thr for k in judged_p])), 3) if judged_p else None,
                     "approves_at": thr, "auc": None if auc is None else round(auc, 3),
                     "judged": len(judged_f) + len(judged_p), "of": len(fails) + len(passes)}
-    for name in ("pairwise", "ensemble", "majority"):
+    for name in ("pairwise", "ensemble", "ensemble+tb", "majority"):
         mixed = [r for r in recs[name] if truth[(r["prompt_id"], r["system_a"])] != truth[(r["prompt_id"], r["system_b"])]]
         wrong = [(r["p_a"] > 0.5) != truth[(r["prompt_id"], r["system_a"])] for r in mixed if r["p_a"] != 0.5]
         fp[name] = {"prefers_failing_rate": round(float(np.mean(wrong)), 3) if wrong else None,
@@ -241,7 +249,7 @@ def stage_report(problems: list[dict], cands: Path, run: Path, cache: Path, n_bo
     print("\nverifiers against the hidden tests:")
     for name, d in fp.items():
         print(f"  {name:>9}: {d}")
-    return {"bench": "bestofn_humaneval", "problems": len(pids), "n": N, "subset_seed": 0, "table": table,
+    return {"bench": "bestofn_humaneval", "problems": len(pids), "n": N, "set": which, "table": table,
             "verifiers": fp, "judges": ids}
 
 
@@ -264,4 +272,4 @@ if __name__ == "__main__":
     if args.stage != "generate":
         run = stage_judge(cands, args.cache)
         if args.stage == "report":
-            print(json.dumps(stage_report(problems, cands, run, args.cache)))
+            print(json.dumps(stage_report(problems, cands, run, args.cache, which=args.which)))
