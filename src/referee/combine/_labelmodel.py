@@ -50,25 +50,6 @@ def agreement_moments(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return m, n
 
 
-def _weighted_median(ests: list[tuple[float, float]]) -> float:
-    """Median of triplet estimates weighted by their denominator squared.
-
-    An estimate divides by the correlation of the other two verifiers. When one of them is near
-    chance that correlation is small and the estimate is mostly noise, and it is clipped to 0 half
-    the time. A plain median over such triplets can report a good verifier as being at chance:
-    with one good pair and two weak ones, two zeros outvote the one sound estimate.
-    """
-    vals = np.array([e for e, _ in ests])
-    w = np.array([w for _, w in ests])
-    order = np.argsort(vals)
-    cum = np.cumsum(w[order])
-    half = cum[-1] / 2
-    k = int(np.searchsorted(cum, half))
-    if k + 1 < len(order) and np.isclose(cum[k], half):  # an even split: the midpoint, as a median
-        return float((vals[order[k]] + vals[order[k + 1]]) / 2)
-    return float(vals[order[k]])
-
-
 def triplet_signal(v: np.ndarray, *, min_overlap: int = 10, exclude: dict[int, set[int]] | None = None) -> np.ndarray:
     """``a_j = 2 acc_j - 1`` for every verifier by the triplet method (``NaN`` where no triplet applies).
 
@@ -93,9 +74,12 @@ def triplet_signal(v: np.ndarray, *, min_overlap: int = 10, exclude: dict[int, s
             if not usable[j, m2] or abs(m[j, m2]) < 1e-3:
                 continue
             val = m[i, j] * m[i, m2] / m[j, m2]
-            ests.append((math.sqrt(min(val, 1.0)) if val > 0 else 0.0, m[j, m2] ** 2))
+            if val > 0:
+                ests.append(math.sqrt(min(val, 1.0)))
+            else:
+                ests.append(0.0)
         if ests:
-            mag = _weighted_median(ests)
+            mag = float(np.median(ests))
             row = [m[i, j] for j in others if not np.isnan(m[i, j])]
             sign = -1.0 if row and np.median(row) < 0 else 1.0
             a[i] = sign * mag
@@ -135,14 +119,24 @@ def correlation_moments(v: np.ndarray, *, min_overlap: int = 10, centred: bool =
 
 
 def triplet_loadings(v: np.ndarray, *, min_overlap: int = 10, exclude: dict[int, set[int]] | None = None,
-                     r: np.ndarray | None = None) -> np.ndarray:
+                     r: np.ndarray | None = None, weak_partner: float = 0.08) -> np.ndarray:
     """``rho_i`` = correlation of each verifier's votes with the hidden truth, by triplets of correlations:
     ``|rho_i| = sqrt(R_ij R_ik / R_jk)``, the median over usable ``(j, k)``. Negative for a verifier
     that correlates negatively with most others; ``NaN`` where no triplet applies."""
     if r is None:
         r, _ = correlation_moments(v, min_overlap=min_overlap)
-    k = v.shape[1]
-    rho = np.full(k, np.nan)
+    first = _loadings(r, exclude)
+    # A triplet of i with a near-chance partner divides one noisy small correlation by another, and
+    # its estimate is clipped to 0 whenever the noise flips a sign: two such triplets outvote the
+    # one sound estimate of a good verifier. So the second pass uses partners the first found
+    # informative, where at least one such triplet exists.
+    return _loadings(r, exclude, partners=np.abs(np.nan_to_num(first)) >= weak_partner, fallback=first)
+
+
+def _loadings(r: np.ndarray, exclude: dict[int, set[int]] | None, partners: np.ndarray | None = None,
+              fallback: np.ndarray | None = None) -> np.ndarray:
+    k = r.shape[0]
+    rho = np.full(k, np.nan) if fallback is None else fallback.copy()
     for i in range(k):
         skip = (exclude or {}).get(i, set())
         others = [j for j in range(k) if j != i and j not in skip and not np.isnan(r[i, j])]
@@ -150,11 +144,13 @@ def triplet_loadings(v: np.ndarray, *, min_overlap: int = 10, exclude: dict[int,
         for j, m2 in itertools.combinations(others, 2):
             if np.isnan(r[j, m2]) or abs(r[j, m2]) < 0.1:
                 continue
+            if partners is not None and not (partners[j] and partners[m2]):
+                continue
             val = r[i, j] * r[i, m2] / r[j, m2]
-            ests.append((math.sqrt(min(val, 1.0)) if val > 0 else 0.0, r[j, m2] ** 2))
+            ests.append(math.sqrt(min(val, 1.0)) if val > 0 else 0.0)
         if ests:
             sign = -1.0 if np.median([r[i, j] for j in others]) < 0 else 1.0
-            rho[i] = sign * _weighted_median(ests)
+            rho[i] = sign * float(np.median(ests))
     return rho
 
 
