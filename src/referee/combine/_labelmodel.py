@@ -122,7 +122,9 @@ def triplet_loadings(v: np.ndarray, *, min_overlap: int = 10, exclude: dict[int,
                      r: np.ndarray | None = None, weak_partner: float = 0.08) -> np.ndarray:
     """``rho_i`` = correlation of each verifier's votes with the hidden truth, by triplets of correlations:
     ``|rho_i| = sqrt(R_ij R_ik / R_jk)``, the median over usable ``(j, k)``. Negative for a verifier
-    that correlates negatively with most others; ``NaN`` where no triplet applies."""
+    that correlates negatively with most others; ``NaN`` where no triplet applies. In two passes: the
+    second uses only partners ``j, k`` whose first-pass ``|rho|`` is at least ``weak_partner``, for
+    each verifier that has such a triplet."""
     if r is None:
         r, _ = correlation_moments(v, min_overlap=min_overlap)
     first = _loadings(r, exclude)
