@@ -299,4 +299,3 @@ def test_tie_breakers_order_only_what_the_kept_verifiers_leave_undecided():
     assert np.max(np.abs(np.where(tied, 1 - f.p, f.p) - e.p)) < 1e-9
     with pytest.raises(ValueError, match="symmetric"):
         combine(x, tie_break=True, symmetric=False)
-
