@@ -2,8 +2,9 @@
 
 Subset (``--set 0``): 60 HumanEval problems, ``sorted(random.Random(0).sample(range(164), 60))``;
 ``--set 1``: 60 drawn with seed 1 from the 104 that set 0 left out (the indices are printed). The
-packaged Qwen2.5-Coder-1.5B-Instruct (Q4_K_M) writes n = 4 samples per problem at temperature 0.8 (top_p 0.95, at most 384 tokens, seeds 0..3), asked "Complete the Python function.
-Reply with the whole function in one python code block." Every generation and verdict is stored
+packaged Qwen2.5-Coder-1.5B-Instruct (Q4_K_M) writes n = 4 samples per problem at temperature 0.8
+(top_p 0.95, at most 384 tokens, seeds 0..3), asked "Complete the Python function. Reply with the
+whole function in one python code block." Every generation and verdict is stored
 under bench/.cache/bestofn/ (gitignored): a rerun resumes and costs nothing for what was asked.
 
 Truth: each sample's hidden HumanEval ``test`` run in referee's sandbox (never shown to a selector).
