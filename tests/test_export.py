@@ -8,8 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from _ensemble_helpers import external_verdicts, make_store
+from referee.errors import InputError
 from referee.export import (Filters, build_rows, dpo_rows, export_dataset, kto_rows, load_preferences, ranked_rows,
                             select_rows, to_dataset, write_rows)
+from referee.store import VerdictStore
 
 from conftest import run_cli as run
 
@@ -182,3 +184,13 @@ def test_cli_select_tie_break_orders_what_the_kept_judges_leave_tied(tmp_path, m
     right = sum((r["p_a"] > 0.5) == truth[(r["prompt_id"], r["system_a"], r["system_b"])] for r in broken)
     assert right > 110  # j4 is right on 60% of them; a coin would be right on 100
     assert len((tmp_path / "pick.jsonl").read_text().splitlines()) == 200
+
+    # A stored ensemble's verdicts are combined already: its ties cannot be broken, and saying so
+    # beats silently treating the ensemble as one more judge.
+    with VerdictStore.open(store) as vs:
+        ens = next(j for j in vs.judges() if j.startswith("ens-"))
+    with pytest.raises(InputError, match="is a stored ensemble"):
+        load_preferences(store.parent, judges=[ens], need_texts=False, tie_break=True)
+    assert run(monkeypatch, "combine", store.parent, "-o", tmp_path / "combined.jsonl") == 0
+    with pytest.raises(InputError, match="holds combined verdicts"):
+        load_preferences(tmp_path / "combined.jsonl", need_texts=False, tie_break=True)

@@ -95,6 +95,11 @@ def load_preferences(path: str | Path, *, judges: list[str] | None = None, candi
             outputs = {k: c["output"] for k, c in store.candidates().items()}
         ens = [j for j in specs if j.startswith(ENSEMBLE_PREFIX)]
         named_ens = [j for j in (judges or []) if j in ens or any(specs[e].get("name") == j for e in ens)]
+        if named_ens and tie_break:
+            # A stored ensemble's verdicts are already combined: breaking its ties needs its
+            # members' own verdicts, which naming the ensemble would leave out.
+            raise InputError(f"--tie-break combines judges' own verdicts; {named_ens[0]} is a stored ensemble: "
+                             "name its member judges instead, or drop --tie-break", path=path, field="--judges")
         if judges and len(judges) == 1 and named_ens and not tie_break:
             jid = next(e for e in ens if named_ens[0] in (e, specs[e].get("name")))
             records = _stored_ensemble_records(sp, jid)
@@ -117,6 +122,10 @@ def load_preferences(path: str | Path, *, judges: list[str] | None = None, candi
             raise InputError("is a folder without verdicts.sqlite", path=path)
         if _is_combined_jsonl(path):
             from .._jsonl import read_jsonl_objects
+
+            if tie_break:
+                raise InputError("--tie-break combines judges' own verdicts; this file holds combined verdicts "
+                                 "(p_a per pair): give the verdicts it was combined from", path=path, field="--tie-break")
 
             records = []
             for line, r in read_jsonl_objects(path):
