@@ -27,11 +27,15 @@ def principles_cmd(
                                          "seeded random --test-fraction of the groups"),
     test_fraction: float = typer.Option(0.5, "--test-fraction", help="share of groups held out"),
     propose_pairs: int = typer.Option(50, "--propose-pairs", min=1, help="training preferences asked for principles"),
-    per_pair: int = typer.Option(3, "--per-pair", min=1, help="principles proposed per preference"),
+    per_pair: int = typer.Option(3, "--per-pair", min=1, help="principles proposed per preference (per batch)"),
+    propose_batch: int = typer.Option(1, "--propose-batch", min=1, help="preferences shown to the proposer at once: "
+                                      "above 1 it proposes what the preferred texts share"),
     candidates: int = typer.Option(20, "--candidates", min=1, help="merged principles voted on"),
     max_principles: int = typer.Option(5, "--max-principles", min=1, help="most principles in the constitution"),
     vote: str = typer.Option("logprob", "--vote", help="logprob: P(A) of a judge per principle, both orders "
                              "averaged; generate: a JSON reply A, B or neither, orders that disagree are no vote"),
+    vote_min_mass: float = typer.Option(0.5, "--vote-min-mass", help="logprob votes: below this probability on the "
+                                        "letters A and B a vote is unreadable (no vote)"),
     add_principles: Optional[Path] = typer.Option(None, "--add-principles", help="a file of your own principles, "
                                                   "one per line, voted and chosen beside the proposed ones"),
     seed: int = typer.Option(0, help="split, sampling of preferences, and the models' seed"),
@@ -46,7 +50,7 @@ def principles_cmd(
     res = learn_principles(prefs, output, model=model, judge=judge, test_groups=test_group or None,
                            test_fraction=test_fraction, seed=seed, propose_pairs=propose_pairs, per_pair=per_pair,
                            candidates=candidates, max_principles=max_principles, n_ctx=n_ctx, threads=threads,
-                           concurrency=concurrency, vote=vote,
+                           concurrency=concurrency, vote=vote, propose_batch=propose_batch, vote_min_mass=vote_min_mass,
                            added=load_principles(add_principles) if add_principles else ())
     rep = res.report
     console.print(f"{rep['preferences']['train']} training and {rep['preferences']['test']} held-out preferences; "

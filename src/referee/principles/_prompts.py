@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 
 from ..generate import data_block
 
@@ -35,6 +36,19 @@ PROPOSAL_SCHEMA = {
         "type": "string", "pattern": f"^{PREFIX} ({'|'.join(VERBS)}) [^\"]{{4,200}}$"}}},
     "required": ["principles"],
 }
+
+BATCH_PROPOSER_SYSTEM = (
+    "You study the preferences of an annotator. You get several tasks, each with the response the annotator "
+    "preferred and the one it rejected. Write general principles that the preferred responses share and the "
+    f"rejected ones lack, each usable on any other task: each starts with \"{PREFIX}\" and names one property. "
+    "Not about any one task's topic; one sentence each. Look at the form as well as the content: length, "
+    "structure, opening, ending, tone; the form of each response is summarized after it. Reply with the JSON "
+    "object."
+)
+# Several preferences at once, with fixed preferred/rejected labels: shown one pair at a time, the
+# 1.5B Qwen explained each pair by its topic ("... a clear list of the eight planets ...") and never
+# by the closing question that decided all of them (bench/principles.py, planted set); what the
+# winners share is only visible across pairs.
 
 VOTER_SYSTEM = (
     "You apply one principle to two responses to a task. Say which response the principle favours: \"A\" or "
@@ -106,6 +120,19 @@ def proposer_messages(prompt: str, text_a: str, text_b: str, preferred: str, n: 
                         f"The annotator preferred Response {win}. Write up to {n} principles "
                         f"(each starting \"{PREFIX}\") that explain why."])
     return [{"role": "system", "content": PROPOSER_SYSTEM}, {"role": "user", "content": user}]
+
+
+def batch_proposer_messages(prefs: Sequence[tuple[str, str, str, str]], n: int) -> list[dict[str, str]]:
+    """The chat that asks for up to ``n`` principles shared by the preferred texts of several
+    preferences, each ``(prompt, text_a, text_b, preferred)``."""
+    parts = []
+    for k, (prompt, text_a, text_b, preferred) in enumerate(prefs, 1):
+        win, lose = (text_a, text_b) if preferred == "a" else (text_b, text_a)
+        parts += [data_block(f"task_{k}", prompt), data_block(f"preferred_{k}", win), data_block(f"rejected_{k}", lose),
+                  data_block(f"form_{k}", f"Preferred: {form_summary(win)}\nRejected: {form_summary(lose)}")]
+    parts.append(f"Write up to {n} principles (each starting \"{PREFIX}\") that the preferred responses of all "
+                 f"{len(prefs)} tasks share and the rejected ones lack.")
+    return [{"role": "system", "content": BATCH_PROPOSER_SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
 
 
 def voter_messages(principle: str, prompt: str, first: str, second: str) -> list[dict[str, str]]:

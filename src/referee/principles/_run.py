@@ -21,8 +21,9 @@ from ..generate import GeneratorModel, StoredChat
 from ..store import GenerationStore, VerdictStore
 from ._cluster import Cluster, merge_principles
 from ._data import Preference, split
-from ._prompts import (BASELINE_PRINCIPLE, PROPOSAL_SCHEMA, PROPOSER_SYSTEM, VOTE_SCHEMA, VOTER_SYSTEM, inert,
-                       parse_proposal, parse_vote, proposer_messages, vote_template, voter_messages)
+from ._prompts import (BASELINE_PRINCIPLE, BATCH_PROPOSER_SYSTEM, PROPOSAL_SCHEMA, PROPOSER_SYSTEM, VOTE_SCHEMA,
+                       VOTER_SYSTEM, batch_proposer_messages, inert, parse_proposal, parse_vote, proposer_messages,
+                       vote_template, voter_messages)
 from ._select import majority_side, predict, select_greedy, support, wilson
 
 CONSTITUTION_HEADER = {"mode": "pairwise", "variables": ["question", "first", "second"],
@@ -131,11 +132,12 @@ def _judge_predictions(judge: Any, store: VerdictStore, prefs: Sequence[Preferen
 
 
 def _logprob_votes(backend: Any, store: VerdictStore, folder: Path, prefs: Sequence[Preference],
-                   principles: Sequence[str], counts: dict[str, int]) -> np.ndarray:
+                   principles: Sequence[str], counts: dict[str, int], min_mass: float) -> np.ndarray:
     """The vote matrix from a judge per principle (:func:`vote_template`): ``2 (P(A) - P0(A))``,
     both P(A) averaged over the two orders so the voter's position bias cancels, and P0 the same
     voter's under :data:`BASELINE_PRINCIPLE`, so its general preference cancels too and what is
-    left is what the principle adds. 0 (no vote) when an order is unreadable."""
+    left is what the principle adds. 0 (no vote) when an order is unreadable, including when the
+    letters A and B carry less than ``min_mass`` of the probability."""
     from ..judge._custom import CustomJudge
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -143,7 +145,7 @@ def _logprob_votes(backend: Any, store: VerdictStore, folder: Path, prefs: Seque
     def p_a(principle: str) -> list[float | None]:
         path = folder / f"principle-{hashlib.sha256(principle.encode()).hexdigest()[:12]}.jinja"
         path.write_text(vote_template(principle), encoding="utf-8")
-        return _two_orders(CustomJudge(path, backend), store, prefs, counts, "votes")
+        return _two_orders(CustomJudge(path, backend, min_mass=min_mass), store, prefs, counts, "votes")
 
     base = p_a(BASELINE_PRINCIPLE)
     out = np.zeros((len(prefs), len(principles)))
@@ -164,19 +166,24 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
                      test_groups: Sequence[str] | None = None, test_fraction: float = 0.5, seed: int = 0,
                      propose_pairs: int | None = 50, per_pair: int = 3, candidates: int = 20, max_principles: int = 5,
                      distance: float = 0.6, level: float = 0.95, n_ctx: int = 4096, threads: int | None = None,
-                     concurrency: int = 8, vote: str = "logprob", added: Sequence[str] = (),
+                     concurrency: int = 8, vote: str = "logprob", added: Sequence[str] = (), propose_batch: int = 1,
+                     vote_min_mass: float = 0.5,
                      make_model: Callable[[str], Any] | None = None) -> PrinciplesResult:
     """Learn a constitution from ``prefs`` and measure it on a held-out split.
 
     1. ``model`` proposes up to ``per_pair`` principles for each of ``propose_pairs`` training
-       preferences (seeded sample; ``None``: all) -- why the preferred text won.
+       preferences (seeded sample; ``None``: all) -- why the preferred text won. With
+       ``propose_batch`` k > 1, it is shown k of them at a time (preferred and rejected text of
+       each) and proposes up to ``per_pair`` principles the preferred texts share: a property that
+       decides every pair but no single pair's topic is visible only across pairs.
     2. Near-duplicates are merged (:func:`merge_principles`); the ``candidates`` largest clusters
        go on, followed by the ``added`` principles (a user's own, e.g. rules suspected in the
        annotators: kept verbatim, voted and chosen like the proposed ones, marked as added).
     3. ``model`` votes every (preference, principle) in both orders: which text the principle
        favours. ``vote="logprob"``: a judge per principle, P(A) from the letter probabilities
        averaged over the orders, the vote ``2 (P(A) - P0(A))`` against the same voter's P0 under
-       a neutral principle ("is better"); an unreadable order is no vote.
+       a neutral principle ("is better"); an unreadable order (letters under ``vote_min_mass``
+       of the probability) is no vote.
        ``vote="generate"``: a JSON reply A, B or neither; orders that disagree, and unreadable
        replies, are no vote. Both are counted.
     4. Principles are chosen greedily on the training split to maximize reconstruction accuracy
@@ -195,6 +202,10 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
     """
     if per_pair < 1 or candidates < 1 or max_principles < 1:
         raise InputError("--per-pair, --candidates and --max-principles must be at least 1", field="--candidates")
+    if propose_batch < 1:
+        raise InputError(f"--propose-batch must be at least 1, not {propose_batch}", field="--propose-batch")
+    if not 0 < vote_min_mass <= 1:
+        raise InputError(f"--vote-min-mass must be in (0, 1], not {vote_min_mass}", field="--vote-min-mass")
     if vote not in ("logprob", "generate"):
         raise InputError(f"--vote is logprob or generate, not {vote!r}", field="--vote")
     if not 0 < test_fraction < 1:
@@ -212,12 +223,18 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
     make_model = make_model or (lambda m: GeneratorModel(m, n_ctx=n_ctx, threads=threads, concurrency=concurrency))
     gen = make_model(model)
     with GenerationStore(out_dir / "principles.generations.sqlite", lock=True) as gstore:
-        proposer = StoredChat("proposer", gen, PROPOSER_SYSTEM, gstore, max_tokens=60 * per_pair + 40,
-                              temperature=0.0, seed=seed, json_schema=PROPOSAL_SCHEMA)
+        if propose_batch == 1:
+            proposer = StoredChat("proposer", gen, PROPOSER_SYSTEM, gstore, max_tokens=60 * per_pair + 40,
+                                  temperature=0.0, seed=seed, json_schema=PROPOSAL_SCHEMA)
+            asks = [(p.id, proposer_messages(p.prompt, p.text_a, p.text_b, p.preferred, per_pair)) for p in chosen]
+        else:
+            proposer = StoredChat("batch-proposer", gen, BATCH_PROPOSER_SYSTEM, gstore, max_tokens=60 * per_pair + 40,
+                                  temperature=0.0, seed=seed, json_schema=PROPOSAL_SCHEMA)
+            groups = [chosen[k:k + propose_batch] for k in range(0, len(chosen), propose_batch)]
+            asks = [("+".join(p.id for p in g), batch_proposer_messages([(p.prompt, p.text_a, p.text_b, p.preferred)
+                                                                          for p in g], per_pair)) for g in groups]
         proposals: list[str] = []
-        for p, got in zip(chosen, proposer.ask_all([(p.id, proposer_messages(p.prompt, p.text_a, p.text_b,
-                                                                              p.preferred, per_pair))
-                                                    for p in chosen])):
+        for got in proposer.ask_all(asks):
             if isinstance(got, BaseException):
                 counts["proposal_errors"] += 1
                 continue
@@ -243,8 +260,8 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
 
         backend = make_backend(model, n_ctx=n_ctx, seed=seed)
         with VerdictStore(out_dir / "votes.sqlite", lock=True) as vs:
-            v_train = _logprob_votes(backend, vs, out_dir / "votes", train, texts, counts)
-            v_test = _logprob_votes(backend, vs, out_dir / "votes", test, texts, counts)
+            v_train = _logprob_votes(backend, vs, out_dir / "votes", train, texts, counts, vote_min_mass)
+            v_test = _logprob_votes(backend, vs, out_dir / "votes", test, texts, counts, vote_min_mass)
         if callable(getattr(backend, "close", None)):
             backend.close()
         asked["voter"] = counts["votes_asked"]
@@ -278,9 +295,11 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
         "preferences": {"total": len(prefs), "train": len(train), "test": len(test), "proposed_on": len(chosen),
                         "test_groups": sorted({p.group or p.id for p in test})},
         "model": gen.identity, "judge": judge, "seed": seed,
-        "options": {"vote": vote, "per_pair": per_pair, "candidates": candidates, "max_principles": max_principles,
+        "options": {"vote": vote, "per_pair": per_pair, "propose_batch": propose_batch, "vote_min_mass": vote_min_mass,
+                    "candidates": candidates, "max_principles": max_principles,
                     "distance": distance, "level": level, "test_fraction": test_fraction},
-        "prompts_sha256": {"proposer": hashlib.sha256(PROPOSER_SYSTEM.encode()).hexdigest(),
+        "prompts_sha256": {"proposer": hashlib.sha256((PROPOSER_SYSTEM if propose_batch == 1 else
+                                                       BATCH_PROPOSER_SYSTEM).encode()).hexdigest(),
                            "voter": hashlib.sha256((VOTER_SYSTEM if vote == "generate" else
                                                     vote_template("PRINCIPLE")).encode()).hexdigest()},
         "asked": asked, "reused": reused, "counts": counts, "proposals": len(proposals),
