@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._labelmodel import correlation_moments, triplet_loadings
+from ._labelmodel import NEAR_CHANCE, correlation_moments, triplet_loadings
 
 
 def screen_verifiers(v: np.ndarray, *, min_votes: int = 5, constant_rate: float = 0.98,
-                     min_signal: float = 0.08, dup_corr: float = 0.95, dup_excess: float = 0.25, dup_min_corr: float = 0.5,
+                     min_signal: float = NEAR_CHANCE, dup_corr: float = 0.95, dup_excess: float = 0.25, dup_min_corr: float = 0.5,
                      min_items_estimate: int = 200,
                      min_overlap: int = 10, dependent: list[tuple[int, int]] | None = None,
                      symmetric: bool = False) -> dict[int, str]:

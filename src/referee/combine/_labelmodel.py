@@ -37,6 +37,9 @@ import math
 import numpy as np
 
 _EPS = 1e-4
+# A judge whose estimated correlation with the truth is below this carries too little signal to
+# anchor another judge's estimate (triplet partners) or to be combined (the screen's "near chance").
+NEAR_CHANCE = 0.08
 
 
 def agreement_moments(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +122,7 @@ def correlation_moments(v: np.ndarray, *, min_overlap: int = 10, centred: bool =
 
 
 def triplet_loadings(v: np.ndarray, *, min_overlap: int = 10, exclude: dict[int, set[int]] | None = None,
-                     r: np.ndarray | None = None, weak_partner: float = 0.08) -> np.ndarray:
+                     r: np.ndarray | None = None, weak_partner: float = NEAR_CHANCE) -> np.ndarray:
     """``rho_i`` = correlation of each verifier's votes with the hidden truth, by triplets of correlations:
     ``|rho_i| = sqrt(R_ij R_ik / R_jk)``, the median over usable ``(j, k)``. Negative for a verifier
     that correlates negatively with most others; ``NaN`` where no triplet applies. In two passes: the
