@@ -22,7 +22,10 @@ own constitution (this scoring has not run yet: see below). Last line: one JSON 
 
 Run on 2026-12-03 with the packaged Qwen: proposals worked, but every vote was ``invalid``, since the
 model wraps its JSON in a Markdown fence, which ``inverse-cai``'s parser rejects; see
-docs/principles.md.
+docs/principles.md. ``--strip-fences`` puts a proxy on 127.0.0.1 between ``inverse-cai`` and the
+server that unwraps a reply that is one fenced block and nothing else (```` ```json ... ``` ````
+-> its inside) and changes nothing else. That alters the model's replies, so the count of replies
+it unwrapped is part of the result.
 """
 
 from __future__ import annotations
@@ -32,9 +35,12 @@ import ast
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -49,6 +55,61 @@ def _write(path: Path, prefs) -> None:
         w.writerow(["prompt", "text_a", "text_b", "preferred_text"])
         for p in prefs:
             w.writerow([p.prompt, p.text_a, p.text_b, f"text_{p.preferred}"])
+
+
+FENCED = re.compile(r"\A\s*```[A-Za-z]*\s*\n(.*?)\n?\s*```\s*\Z", re.DOTALL)
+
+
+class FenceStripper:
+    """A proxy to ``upstream`` (``http://127.0.0.1:PORT/v1``) on a free loopback port that unwraps
+    chat replies consisting of one Markdown code fence; ``unwrapped`` / ``replies`` count them."""
+
+    def __init__(self, upstream: str) -> None:
+        import httpx
+
+        self.upstream, self.replies, self.unwrapped = upstream.rstrip("/"), 0, 0
+        root = self.upstream.rsplit("/v1", 1)[0]
+        client = httpx.Client(timeout=600)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self, method: str) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method == "POST" else None
+                r = client.request(method, root + self.path, content=body,
+                                   headers={"Content-Type": self.headers.get("Content-Type", "application/json")})
+                data = r.content
+                if method == "POST" and self.path.endswith("/chat/completions") and r.status_code == 200:
+                    reply = r.json()
+                    for choice in reply.get("choices") or []:
+                        msg = choice.get("message") or {}
+                        if isinstance(msg.get("content"), str):
+                            proxy.replies += 1
+                            m = FENCED.match(msg["content"])
+                            if m:
+                                msg["content"] = m.group(1)
+                                proxy.unwrapped += 1
+                    data = json.dumps(reply).encode()
+                self.send_response(r.status_code)
+                self.send_header("Content-Type", r.headers.get("content-type", "application/json"))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's names)
+                self._forward("GET")
+
+            def do_POST(self) -> None:  # noqa: N802
+                self._forward("POST")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
 
 
 def _test_votes(results: Path) -> dict[int, dict]:
@@ -68,6 +129,8 @@ def main() -> None:
     ap.add_argument("--set", default="planted", choices=["planted", "alpaca"])
     ap.add_argument("--pairs", type=int, default=40)
     ap.add_argument("--model", default="qwen2.5-coder-1.5b")
+    ap.add_argument("--strip-fences", action="store_true", help="unwrap replies that are one Markdown code fence "
+                    "(a proxy between inverse-cai and the server; counted)")
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"needs {DATA} (the shared AlpacaEval data)")
@@ -76,17 +139,21 @@ def main() -> None:
 
     prefs, test_groups = {"planted": planted, "alpaca": alpaca}[args.set](args.pairs)
     train, test = split(prefs, test_groups=test_groups, test_fraction=0.5, seed=0)
-    out = CACHE / f"{args.set}-icai"
+    out = CACHE / f"{args.set}-icai{'-unfenced' if args.strip_fences else ''}"
     out.mkdir(parents=True, exist_ok=True)
     _write(out / "train.csv", train)
     _write(out / "test.csv", test)
     path, sha, desc = resolve_model(args.model)
     t0 = time.perf_counter()
     server = LocalServer(path, alias="local", n_ctx=4096, log=out / "server.log")
+    stripper = None
     try:
         server.wait_ready()
-        env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_BASE": server.url,
-               "OPENAI_API_KEY": "local"}
+        url = server.url
+        if args.strip_fences:
+            stripper = FenceStripper(server.url)
+            url = stripper.url
+        env = {**os.environ, "OPENAI_BASE_URL": url, "OPENAI_API_BASE": url, "OPENAI_API_KEY": "local"}
         run = out / "run"
         cmd = [args.icai_python, "-c", "from inverse_cai.experiment.core import run; run()",
                f"data_path={out / 'train.csv'}",
@@ -102,6 +169,8 @@ def main() -> None:
             sys.exit(f"inverse-cai exited with {done.returncode}; its output is in {out / 'icai.log'}:\n"
                      + (done.stdout + done.stderr)[-3000:])
     finally:
+        if stripper is not None:
+            stripper.stop()
         server.stop()
     results = run / "results"
     summaries = json.loads((results / "030_distilled_principles_per_cluster.json").read_text())
@@ -126,7 +195,8 @@ def main() -> None:
     print(json.dumps({"bench": "principles_icai", "set": args.set, "model": desc, "model_sha256": sha,
                       "principles": final, "test": {"accuracy": round(correct / len(test), 3),
                                                      "interval": [round(lo, 3), round(hi, 3)], "n": len(test)},
-                      "invalid_votes": invalid, "seconds": seconds}))
+                      "invalid_votes": invalid, "seconds": seconds,
+                      "fences_unwrapped": None if stripper is None else [stripper.unwrapped, stripper.replies]}))
 
 
 if __name__ == "__main__":

@@ -126,6 +126,20 @@ def test_two_judges_weighted_equally_and_ties_are_half():
     assert np.allclose(e.p[:4], [e.p[0], 1 - e.p[0], 0.5, 0.5]) and e.p[0] > 0.5
 
 
+def test_two_judges_that_agree_no_more_than_chance_give_no_verdicts_not_ties():
+    # Measured in bench/optimize_humaneval.py: the Qwen judge and verify:examples on 40 held-out
+    # pairs agreed less often than not, so both got accuracy 1/2 and every p was exactly 1/2;
+    # rated, 40 undeclared ties made two systems "equal" with a zero-width interval.
+    a = np.tile([0.9, 0.1, 0.8, 0.2], 25)
+    b = np.tile([0.9, 0.1, 0.3, 0.7], 25)  # agrees on half of the items, the opposite on the rest
+    e = combine(np.column_stack([a, b]), ["judge", "verifier"])
+    assert not e.voted.any() and np.all(e.p == 0.5)
+    assert any("agree no more often than chance" in n and "on the 100 items" in n for n in e.notes)
+    assert not any("have no non-tie verdict" in n for n in e.notes)
+    b[::4] = 0.4  # one agreement fewer in four: they now disagree more than they agree
+    assert not combine(np.column_stack([a, b])).voted.any()
+
+
 def test_always_a_judge_and_missing_verdicts_never_give_nan():
     x, _ = synth(n=500, accs=(0.9, 0.8, 0.7))
     x = np.column_stack([x, np.full(500, 1.0)])

@@ -204,3 +204,21 @@ def test_all_tie_and_unvoted_items_become_no_outcomes(tmp_path):
     jid = store_ensemble(path, read_verdicts(path, ["j1", "j2", "j3", "j4", "j5"]), ens)
     with VerdictStore.open(path) as st:
         assert {v.prompt_id for v in st.verdicts(judge_id=jid)} == {f"p{p}" for p in range(25)}
+
+
+def test_rank_with_an_ensemble_without_signal_is_one_clear_error_not_equal_ratings(tmp_path, monkeypatch, capsys):
+    # Two real verifiers that agree on half the prompts and contradict each other on the rest: the label-free
+    # model finds both at chance. Rated, 1/2 on every pair would say "equal, to the last digit".
+    patterns = [("7!", "x"), ("x", "7!"), ("7", "!"), ("!", "7")]
+    texts = {f"p{k}": patterns[k % 4] for k in range(12)}  # the screen wants 10 verdicts of each
+    rows = [{"prompt_id": pid, "prompt": f"Question {pid}?", "system": s, "output": t}
+            for pid, pair in texts.items() for s, t in zip(("a", "b"), pair)]
+    src = write_jsonl(tmp_path / "c.jsonl", rows)
+    code = run(monkeypatch, "rank", src, "-o", tmp_path / "run", "--judges", "verify:regex:[0-9],verify:regex:!",
+                   "--n-boot", "50", "--no-report")
+    got = capsys.readouterr()
+    out = " ".join((got.out + got.err).split())  # rich wraps long messages
+    assert code != 0 and "no combined verdict to rate" in out and "agree no more often than chance" in out, out
+    assert not (tmp_path / "run" / "leaderboard.md").exists()
+    with VerdictStore.open(tmp_path / "run" / "verdicts.sqlite") as store:  # nothing computed is lost
+        assert len(list(store.verdicts())) == 48

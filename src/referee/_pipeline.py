@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._version import __version__
-from .errors import CostLimitError, InputError
+from .errors import CostLimitError, InputError, RatingError
 from .judge import (CostMeter, JudgeProgress, PairwiseLogprobJudge, apply_prices, backend_kind,
                     check_prompt_independence, judge_by_mode, judge_comparisons, judge_kind, load_prices, make_judge,
                     measured_fidelity)
@@ -247,6 +247,11 @@ def rank(options: RankOptions, *, judge: PairwiseLogprobJudge | None = None,
             store.finish_run(run_id, provenance)  # no run.json without ratings: the store keeps the record
             raise CostLimitError(f"{meter.stopped}, before any usable verdict: nothing to rate. The "
                                  f"{progress.asked} verdict(s) asked are stored; a larger --max-cost continues")
+        if not outcomes and provenance.get("ensemble"):
+            store.finish_run(run_id, provenance)
+            raise RatingError("the ensemble of the judges gave no combined verdict to rate: "
+                              + "; ".join(provenance["ensemble"].get("notes") or []) + ". Their verdicts are stored; "
+                              "`referee combine` shows them, and one judge (--judge) rates its own")
         pairwise = all(j.mode == "pairwise" for j in judges)
         ratings = rate_run(cset.systems, outcomes, n_boot=options.n_boot, seed=options.seed, level=options.level,
                            plan=options.plan if pairwise else "round-robin", reg=options.reg)

@@ -100,7 +100,11 @@ def optimize_cmd(
     console.print(f"dev score: original {d['original']['dev_score']:.3f} -> optimized {d['optimized']['dev_score']:.3f}"
                   f"; held out ({h['n']} prompts) the judge prefers the optimized output with mean P "
                   f"{h['p_optimized_beats_original']:.3f} ({h['wins']} wins, {h['losses']} losses)", highlight=False)
-    for r in rep.get("heldout_rank") or []:
+    ranked = rep.get("heldout_rank") or []
+    if isinstance(ranked, dict):
+        console.print(f"[yellow]held out, not rated[/]: {ranked['error']}", highlight=False)
+        ranked = []
+    for r in ranked:
         console.print(f"  {r['system']}: {r['rating']:.0f} [{r['lower']:.0f}, {r['upper']:.0f}]", highlight=False)
     c = rep["counts"]
     console.print(f"{c['system_asked']} generations asked, {c['system_reused']} from the store; judge "

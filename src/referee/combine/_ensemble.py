@@ -275,6 +275,7 @@ def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] |
     acc_triplet: dict[int, float] = {}
     prior = 0.5
     iterations, converged = 0, True
+    no_signal = False
     if not live:
         notes.append("no verifier gave a usable verdict: every item gets 0.5")
         p = np.full(n, 0.5)
@@ -298,6 +299,12 @@ def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] |
         common = math.sqrt(max(agree, 0.0)) if agree > 0 else 0.0
         acc_units = np.full(2, (1 + min(common, 0.98)) / 2)
         p = symmetric_posterior(uv, acc_units)
+        if common == 0.0:
+            # Both at chance by this estimate, so every p is exactly 1/2: rated, that would be a
+            # run of ties nobody declared, and a zero-width interval around "equal".
+            no_signal = True
+            notes.append(f"the two agree no more often than chance (mean product of their votes {agree:+.2f} "
+                         f"on the {m.size} items both decided): no signal to combine, no combined verdicts")
         if len(live) == 2:
             acc_triplet = {j: float(acc_units[unit_of[j]]) for j in live}
     else:
@@ -330,10 +337,12 @@ def combine(x: np.ndarray, names: list[str] | None = None, *, kinds: list[str] |
         decided = (v[:, live] != 0).any(axis=1)
     else:
         decided = (uv != 0).any(axis=1)
+    if no_signal:
+        decided = np.zeros(n, dtype=bool)
     # Without a vote the posterior is the prior whatever the model; set it so that no rounding in EM shows.
     p = np.where(decided, np.nan_to_num(p, nan=prior), prior)
     p = np.clip(p, 1e-6, 1 - 1e-6)
-    if not decided.all():
+    if not decided.all() and not no_signal:
         none = np.isnan(x).all(axis=1) & ~decided
         notes.append(f"{int((~decided).sum())} of {n} items have no non-tie verdict of a kept verifier "
                      f"({int((~decided & ~none).sum())} where every verdict was a tie or came from a dropped verifier, "

@@ -17,7 +17,7 @@ from typing import Any
 
 from .._jsonl import write_jsonl
 from .._version import __version__
-from ..errors import BackendError, InputError, RefereeError
+from ..errors import BackendError, InputError, RatingError, RefereeError
 from ..load import CandidateSet, Prompt, load_candidates
 from ..store import GenerationStore, VerdictStore
 from ._dspy import Seen, StoreEngine, SystemAdapter, make_lm, program_id, system_signature
@@ -367,10 +367,15 @@ def optimize(prompts: dict[str, Prompt], out_dir: str | Path, *, model: str, ins
     heldout = None
     if rank_heldout:
         emit("rank", {"candidates": len(rows)})
-        heldout = rank(RankOptions(candidates=[out_dir / "heldout.jsonl"], output=out_dir,
-                                   **({"judge": specs[0]} if len(specs) == 1 else {"judges": specs}),
-                                   n_ctx=n_ctx, seed=seed))
-        report["heldout_rank"] = [{k: r.get(k) for k in ("system", "rating", "lower", "upper", "win_rate")}
-                                  for r in heldout.rows]
+        try:
+            heldout = rank(RankOptions(candidates=[out_dir / "heldout.jsonl"], output=out_dir,
+                                       **({"judge": specs[0]} if len(specs) == 1 else {"judges": specs}),
+                                       n_ctx=n_ctx, seed=seed))
+        except RatingError as e:
+            # The optimization and the held-out outputs stand; only their rating is missing, and why.
+            report["heldout_rank"] = {"error": str(e)}
+        else:
+            report["heldout_rank"] = [{k: r.get(k) for k in ("system", "rating", "lower", "upper", "win_rate")}
+                                      for r in heldout.rows]
         (out_dir / "optimize.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     return OptimizeResult(new_instruction, new_demos, trials, report, out_dir, heldout, counts)
