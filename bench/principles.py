@@ -16,7 +16,7 @@ principles found; model calls and seconds. Every call is stored under ``bench/.c
 so a rerun resumes.
 
     .venv/bin/python bench/principles.py [--set planted,alpaca] [--pairs 40] [--vote logprob|generate]
-        [--propose-batch 4] [--vote-min-mass 0.2] [--add-principles bench/principles_form.txt]
+        [--propose-batch 4] [--propose-facets ending,length] [--vote-min-mass 0.2] [--add-principles bench/principles_form.txt]
 
 Last line: one JSON object.
 """
@@ -112,6 +112,7 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=8)
     ap.add_argument("--vote", default="logprob", choices=["logprob", "generate"])
     ap.add_argument("--propose-batch", type=int, default=1, help="preferences shown to the proposer at once")
+    ap.add_argument("--propose-facets", default="", help="aspects proposed on alone: opening,ending,length,structure")
     ap.add_argument("--vote-min-mass", type=float, default=0.5, help="logprob votes: the letters' least probability")
     ap.add_argument("--add-principles", type=Path, default=None,
                     help="your own principles beside the proposed ones (e.g. bench/principles_form.txt)")
@@ -131,12 +132,15 @@ def main() -> None:
         folder = f"{name}-{args.vote}"
         if args.propose_batch > 1:
             folder += f"-batch{args.propose_batch}"
+        if args.propose_facets:
+            folder += "-facets-" + args.propose_facets.replace(",", "-")
         if args.vote_min_mass != 0.5:
             folder += f"-mass{args.vote_min_mass:g}"
         res = learn_principles(prefs, CACHE / folder, model=args.model, judge=args.judge,
                                test_groups=test_groups, propose_pairs=args.propose_pairs, candidates=args.candidates,
                                max_principles=5, n_ctx=4096, vote=args.vote, added=added,
-                               propose_batch=args.propose_batch, vote_min_mass=args.vote_min_mass)
+                               propose_batch=args.propose_batch, vote_min_mass=args.vote_min_mass,
+                               propose_facets=[f for f in args.propose_facets.split(",") if f])
         rep = res.report
         row = {"preferences": rep["preferences"], "principles": res.principles,
                "test": {k: {"accuracy": round(v["accuracy"], 3), "interval": [round(x, 3) for x in v["interval"]],

@@ -30,6 +30,8 @@ def principles_cmd(
     per_pair: int = typer.Option(3, "--per-pair", min=1, help="principles proposed per preference (per batch)"),
     propose_batch: int = typer.Option(1, "--propose-batch", min=1, help="preferences shown to the proposer at once: "
                                       "above 1 it proposes what the preferred texts share"),
+    propose_facets: str = typer.Option("", "--propose-facets", help="comma-separated aspects (opening, ending, "
+                                       "length, structure) each proposed on alone, per batch of --propose-batch"),
     candidates: int = typer.Option(20, "--candidates", min=1, help="merged principles voted on"),
     max_principles: int = typer.Option(5, "--max-principles", min=1, help="most principles in the constitution"),
     vote: str = typer.Option("logprob", "--vote", help="logprob: P(A) of a judge per principle, both orders "
@@ -51,6 +53,7 @@ def principles_cmd(
                            test_fraction=test_fraction, seed=seed, propose_pairs=propose_pairs, per_pair=per_pair,
                            candidates=candidates, max_principles=max_principles, n_ctx=n_ctx, threads=threads,
                            concurrency=concurrency, vote=vote, propose_batch=propose_batch, vote_min_mass=vote_min_mass,
+                           propose_facets=[f.strip() for f in propose_facets.split(",") if f.strip()],
                            added=load_principles(add_principles) if add_principles else ())
     rep = res.report
     console.print(f"{rep['preferences']['train']} training and {rep['preferences']['test']} held-out preferences; "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..generate import data_block
 
@@ -37,6 +37,13 @@ PROPOSAL_SCHEMA = {
     "required": ["principles"],
 }
 
+# Quotes and inner periods are out of the facet proposer's grammar: allowed quotes, the 1.5B Qwen
+# quoted the rejected texts' last sentences as principles ("... ends with 'Let me know which planet
+# ...'"); told to describe instead, it ran on for three sentences until the length limit.
+FACET_PROPOSAL_SCHEMA = {**PROPOSAL_SCHEMA, "properties": {"principles": {
+    **PROPOSAL_SCHEMA["properties"]["principles"],
+    "items": {"type": "string", "pattern": f"^{PREFIX} ({'|'.join(VERBS)}) [^\"'`.]{{4,160}}[.]?$"}}}}
+
 BATCH_PROPOSER_SYSTEM = (
     "You study the preferences of an annotator. You get several tasks, each with the response the annotator "
     "preferred and the one it rejected. Write general principles that the preferred responses share and the "
@@ -49,6 +56,14 @@ BATCH_PROPOSER_SYSTEM = (
 # 1.5B Qwen explained each pair by its topic ("... a clear list of the eight planets ...") and never
 # by the closing question that decided all of them (bench/principles.py, planted set); what the
 # winners share is only visible across pairs.
+
+FACET_PROPOSER_SYSTEM = (
+    "You study the preferences of an annotator. You get several pairs, each with one aspect of the response the "
+    "annotator preferred and of the one it rejected. Write general principles about that aspect that the "
+    f"preferred responses share and the rejected ones lack: each starts with \"{PREFIX}\" and names one "
+    "kind of property, usable on any task: describe it (for example its kind of sentence, its punctuation, its "
+    "length), never quote the texts. One sentence each. Reply with the JSON object."
+)
 
 VOTER_SYSTEM = (
     "You apply one principle to two responses to a task. Say which response the principle favours: \"A\" or "
@@ -91,25 +106,48 @@ def vote_template(principle: str) -> str:
     return "{#- referee\n" + json.dumps(header, indent=1) + "\n-#}\n" + body
 
 
-def form_summary(text: str) -> str:
-    """How ``text`` is built, in one line: words, lines, lists, code, and its first and last sentence
-    (quoted and cut), so a small proposer can see form differences it does not notice by reading."""
-    body = text.strip()
+def _sentences(body: str) -> list[str]:
+    return [x for x in re.split(r"(?<=[.!?])\s+|\n+", body) if x.strip()] or [""]
+
+
+def _quote(x: str, width: int = 80) -> str:
+    x = " ".join(x.split()).replace("</", "< /")  # quoted, a forged closing tag still closes nothing
+    return json.dumps(x if len(x) <= width else x[:width - 3] + "...")
+
+
+def _structure(body: str, paragraphs: bool = False) -> str:
     lines = [ln for ln in body.splitlines() if ln.strip()]
     listed = sum(bool(re.match(r"\s*(?:[-*\u2022]|\d+[.)])\s", ln)) for ln in lines)
-    sentences = [x for x in re.split(r"(?<=[.!?])\s+|\n+", body) if x.strip()] or [""]
-
-    def cut(x: str) -> str:
-        x = " ".join(x.split()).replace("</", "< /")  # quoted, a forged closing tag still closes nothing
-        return json.dumps(x if len(x) <= 80 else x[:77] + "...")
-
-    parts = [f"{len(body.split())} words", f"{len(lines)} lines"]
+    parts = [f"{len(lines)} lines"]
+    if paragraphs:
+        blocks = [b for b in re.split(r"\n\s*\n", body) if b.strip()]
+        parts.append(f"{len(blocks)} paragraphs")
     if listed:
         parts.append(f"{listed} list items")
     if "```" in body:
         parts.append("a code block")
-    parts += [f"first sentence {cut(sentences[0])}", f"last sentence {cut(sentences[-1])}"]
     return "; ".join(parts)
+
+
+def form_summary(text: str) -> str:
+    """How ``text`` is built, in one line: words, lines, lists, code, and its first and last sentence
+    (quoted and cut), so a small proposer can see form differences it does not notice by reading."""
+    body = text.strip()
+    sentences = _sentences(body)
+    return "; ".join([f"{len(body.split())} words", _structure(body),
+                      f"first sentence {_quote(sentences[0])}", f"last sentence {_quote(sentences[-1])}"])
+
+
+# What a facet shows of a text: one aspect alone, so that a small proposer compares the preferred
+# and the rejected texts on it and nothing else. Shown whole texts with their form summaries, the
+# 1.5B Qwen named generic virtues ("... more concise and clear ...") and never the closing question
+# that decided all 20 planted training pairs (bench/principles.py, --propose-batch 4).
+FACETS: dict[str, tuple[str, Callable[[str], str]]] = {
+    "opening": ("how the response opens (its first sentence)", lambda b: _quote(_sentences(b)[0], 160)),
+    "ending": ("how the response ends (its last sentence)", lambda b: _quote(_sentences(b)[-1], 160)),
+    "length": ("the length of the response", lambda b: f"{len(b.split())} words, {len(_sentences(b))} sentences"),
+    "structure": ("the layout of the response (lines, paragraphs, lists, code)", lambda b: _structure(b, True)),
+}
 
 
 def proposer_messages(prompt: str, text_a: str, text_b: str, preferred: str, n: int) -> list[dict[str, str]]:
@@ -133,6 +171,19 @@ def batch_proposer_messages(prefs: Sequence[tuple[str, str, str, str]], n: int) 
     parts.append(f"Write up to {n} principles (each starting \"{PREFIX}\") that the preferred responses of all "
                  f"{len(prefs)} tasks share and the rejected ones lack.")
     return [{"role": "system", "content": BATCH_PROPOSER_SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def facet_proposer_messages(prefs: Sequence[tuple[str, str, str, str]], facet: str, n: int) -> list[dict[str, str]]:
+    """The chat that asks for up to ``n`` principles about one of :data:`FACETS` alone, shown as
+    that facet of the preferred and of the rejected text of each of several preferences."""
+    what, view = FACETS[facet]
+    parts = []
+    for k, (_prompt, text_a, text_b, preferred) in enumerate(prefs, 1):
+        win, lose = (text_a, text_b) if preferred == "a" else (text_b, text_a)
+        parts.append(data_block(f"pair_{k}", f"Preferred: {view(win.strip())}\nRejected: {view(lose.strip())}"))
+    parts.append(f"Each pair shows only {what}. Write up to {n} principles (each starting \"{PREFIX}\") about "
+                 f"{what} that the preferred responses of all {len(prefs)} pairs share and the rejected ones lack.")
+    return [{"role": "system", "content": FACET_PROPOSER_SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
 
 
 def voter_messages(principle: str, prompt: str, first: str, second: str) -> list[dict[str, str]]:

@@ -21,9 +21,10 @@ from ..generate import GeneratorModel, StoredChat
 from ..store import GenerationStore, VerdictStore
 from ._cluster import Cluster, merge_principles
 from ._data import Preference, split
-from ._prompts import (BASELINE_PRINCIPLE, BATCH_PROPOSER_SYSTEM, PROPOSAL_SCHEMA, PROPOSER_SYSTEM, VOTE_SCHEMA,
-                       VOTER_SYSTEM, batch_proposer_messages, inert, parse_proposal, parse_vote, proposer_messages,
-                       vote_template, voter_messages)
+from ._prompts import (BASELINE_PRINCIPLE, BATCH_PROPOSER_SYSTEM, FACET_PROPOSAL_SCHEMA, FACET_PROPOSER_SYSTEM, FACETS,
+                       PROPOSAL_SCHEMA, PROPOSER_SYSTEM, VOTE_SCHEMA, VOTER_SYSTEM, batch_proposer_messages,
+                       facet_proposer_messages, inert, parse_proposal, parse_vote, proposer_messages, vote_template,
+                       voter_messages)
 from ._select import majority_side, predict, select_greedy, support, wilson
 
 CONSTITUTION_HEADER = {"mode": "pairwise", "variables": ["question", "first", "second"],
@@ -167,7 +168,7 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
                      propose_pairs: int | None = 50, per_pair: int = 3, candidates: int = 20, max_principles: int = 5,
                      distance: float = 0.6, level: float = 0.95, n_ctx: int = 4096, threads: int | None = None,
                      concurrency: int = 8, vote: str = "logprob", added: Sequence[str] = (), propose_batch: int = 1,
-                     vote_min_mass: float = 0.5,
+                     vote_min_mass: float = 0.5, propose_facets: Sequence[str] = (),
                      make_model: Callable[[str], Any] | None = None) -> PrinciplesResult:
     """Learn a constitution from ``prefs`` and measure it on a held-out split.
 
@@ -175,7 +176,10 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
        preferences (seeded sample; ``None``: all) -- why the preferred text won. With
        ``propose_batch`` k > 1, it is shown k of them at a time (preferred and rejected text of
        each) and proposes up to ``per_pair`` principles the preferred texts share: a property that
-       decides every pair but no single pair's topic is visible only across pairs.
+       decides every pair but no single pair's topic is visible only across pairs. Each of
+       ``propose_facets`` (names in :data:`FACETS`: opening, ending, length, structure) adds one
+       ask per group of ``propose_batch`` showing only that aspect of the preferred and the
+       rejected texts, for up to ``per_pair`` principles about it.
     2. Near-duplicates are merged (:func:`merge_principles`); the ``candidates`` largest clusters
        go on, followed by the ``added`` principles (a user's own, e.g. rules suspected in the
        annotators: kept verbatim, voted and chosen like the proposed ones, marked as added).
@@ -204,6 +208,11 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
         raise InputError("--per-pair, --candidates and --max-principles must be at least 1", field="--candidates")
     if propose_batch < 1:
         raise InputError(f"--propose-batch must be at least 1, not {propose_batch}", field="--propose-batch")
+    unknown = [f for f in propose_facets if f not in FACETS]
+    if unknown:
+        raise InputError(f"--propose-facets: unknown facet {unknown[0]!r}; known: {', '.join(FACETS)}",
+                         field="--propose-facets")
+    propose_facets = list(dict.fromkeys(propose_facets))
     if not 0 < vote_min_mass <= 1:
         raise InputError(f"--vote-min-mass must be in (0, 1], not {vote_min_mass}", field="--vote-min-mass")
     if vote not in ("logprob", "generate"):
@@ -223,6 +232,7 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
     make_model = make_model or (lambda m: GeneratorModel(m, n_ctx=n_ctx, threads=threads, concurrency=concurrency))
     gen = make_model(model)
     with GenerationStore(out_dir / "principles.generations.sqlite", lock=True) as gstore:
+        groups = [chosen[k:k + propose_batch] for k in range(0, len(chosen), propose_batch)]
         if propose_batch == 1:
             proposer = StoredChat("proposer", gen, PROPOSER_SYSTEM, gstore, max_tokens=60 * per_pair + 40,
                                   temperature=0.0, seed=seed, json_schema=PROPOSAL_SCHEMA)
@@ -230,11 +240,15 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
         else:
             proposer = StoredChat("batch-proposer", gen, BATCH_PROPOSER_SYSTEM, gstore, max_tokens=60 * per_pair + 40,
                                   temperature=0.0, seed=seed, json_schema=PROPOSAL_SCHEMA)
-            groups = [chosen[k:k + propose_batch] for k in range(0, len(chosen), propose_batch)]
             asks = [("+".join(p.id for p in g), batch_proposer_messages([(p.prompt, p.text_a, p.text_b, p.preferred)
                                                                           for p in g], per_pair)) for g in groups]
+        facet_proposer = StoredChat("facet-proposer", gen, FACET_PROPOSER_SYSTEM, gstore,
+                                    max_tokens=60 * per_pair + 40, temperature=0.0, seed=seed,
+                                    json_schema=FACET_PROPOSAL_SCHEMA)
+        facet_asks = [("+".join(p.id for p in g) + ":" + f, facet_proposer_messages(
+            [(p.prompt, p.text_a, p.text_b, p.preferred) for p in g], f, per_pair)) for f in propose_facets for g in groups]
         proposals: list[str] = []
-        for got in proposer.ask_all(asks):
+        for got in list(proposer.ask_all(asks)) + list(facet_proposer.ask_all(facet_asks)):
             if isinstance(got, BaseException):
                 counts["proposal_errors"] += 1
                 continue
@@ -247,6 +261,8 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
         clusters += [Cluster(t, [], 0) for t in dict.fromkeys(added) if t not in proposed]
         texts = [c.text for c in clusters]
         asked, reused = {"proposer": proposer.asked}, {"proposer": proposer.reused}
+        if propose_facets:
+            asked["facet_proposer"], reused["facet_proposer"] = facet_proposer.asked, facet_proposer.reused
         if vote == "generate":
             voter = StoredChat("voter", gen, VOTER_SYSTEM, gstore, max_tokens=16, temperature=0.0, seed=seed,
                                json_schema=VOTE_SCHEMA)
@@ -296,10 +312,13 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
                         "test_groups": sorted({p.group or p.id for p in test})},
         "model": gen.identity, "judge": judge, "seed": seed,
         "options": {"vote": vote, "per_pair": per_pair, "propose_batch": propose_batch, "vote_min_mass": vote_min_mass,
+                    "propose_facets": propose_facets,
                     "candidates": candidates, "max_principles": max_principles,
                     "distance": distance, "level": level, "test_fraction": test_fraction},
         "prompts_sha256": {"proposer": hashlib.sha256((PROPOSER_SYSTEM if propose_batch == 1 else
                                                        BATCH_PROPOSER_SYSTEM).encode()).hexdigest(),
+                           "facet_proposer": hashlib.sha256(FACET_PROPOSER_SYSTEM.encode()).hexdigest()
+                           if propose_facets else None,
                            "voter": hashlib.sha256((VOTER_SYSTEM if vote == "generate" else
                                                     vote_template("PRINCIPLE")).encode()).hexdigest()},
         "asked": asked, "reused": reused, "counts": counts, "proposals": len(proposals),
