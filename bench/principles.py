@@ -142,18 +142,20 @@ def main() -> None:
                                propose_batch=args.propose_batch, vote_min_mass=args.vote_min_mass,
                                propose_facets=[f for f in args.propose_facets.split(",") if f])
         rep = res.report
-        row = {"preferences": rep["preferences"], "principles": res.principles,
+        row = {"preferences": rep["preferences"], "principles": [[p, f] for p, f in zip(res.principles, res.facets)],
                "test": {k: {"accuracy": round(v["accuracy"], 3), "interval": [round(x, 3) for x in v["interval"]],
                             "n": v["n"]} for k, v in rep["test"].items()},
-               "candidates": [[c["text"], c["added"], c["train_agree"], c["train_disagree"]] for c in rep["candidates"]],
+               "candidates": [[c["text"], c["facet"], c["added"], c["train_agree"], c["train_disagree"]]
+                              for c in rep["candidates"]],
                "counts": rep["counts"], "asked": rep["asked"], "seconds": round(time.perf_counter() - t0, 1)}
         out["sets"][name] = row
         print(f"{name}: {rep['preferences']['train']} train / {rep['preferences']['test']} held out; "
               f"{rep['proposals']} proposals, {len(rep['candidates'])} merged; {row['seconds']} s", flush=True)
-        for text, mine, agree, disagree in row["candidates"]:
-            print(f"  {'added ' if mine else 'found '} train {agree:2d} agree / {disagree:2d} disagree  {text}", flush=True)
-        for k, p in enumerate(res.principles, 1):
-            print(f"  {k}. {p}", flush=True)
+        for text, facet, mine, agree, disagree in row["candidates"]:
+            print(f"  {'added' if mine else 'found'} {facet or 'whole':9s} train {agree:2d} agree / {disagree:2d} "
+                  f"disagree  {text}", flush=True)
+        for k, (p, facet) in enumerate(zip(res.principles, res.facets), 1):
+            print(f"  {k}. [{facet or 'whole'}] {p}", flush=True)
         for k, v in row["test"].items():
             print(f"  {k:26s} {v['accuracy']:.3f} [{v['interval'][0]:.3f}, {v['interval'][1]:.3f}] n={v['n']}",
                   flush=True)

@@ -32,7 +32,8 @@ def principles_cmd(
                                       "above 1 it proposes what the preferred texts share"),
     propose_facets: str = typer.Option("", "--propose-facets", help="comma-separated aspects (opening, ending, "
                                        "length, structure) each proposed on alone, per batch of --propose-batch"),
-    candidates: int = typer.Option(20, "--candidates", min=1, help="merged principles voted on"),
+    candidates: int = typer.Option(20, "--candidates", min=1, help="merged principles voted on, per view (the "
+                                   "whole texts, each facet)"),
     max_principles: int = typer.Option(5, "--max-principles", min=1, help="most principles in the constitution"),
     vote: str = typer.Option("logprob", "--vote", help="logprob: P(A) of a judge per principle, both orders "
                              "averaged; generate: a JSON reply A, B or neither, orders that disagree are no vote"),
@@ -58,8 +59,8 @@ def principles_cmd(
     rep = res.report
     console.print(f"{rep['preferences']['train']} training and {rep['preferences']['test']} held-out preferences; "
                   f"{rep['proposals']} principles proposed, {len(rep['candidates'])} after merging", highlight=False)
-    for k, p in enumerate(res.principles, 1):
-        console.print(f"  {k}. {p}", highlight=False)
+    for k, (p, facet) in enumerate(zip(res.principles, res.facets), 1):
+        console.print(f"  {k}. {p}" + (f" (voted on its {facet})" if facet else ""), highlight=False)
     table = Table("held out", "accuracy", "interval", "n")
     for name, r in rep["test"].items():
         table.add_row(name.replace("_", " "), f"{r['accuracy']:.3f}", f"[{r['interval'][0]:.3f}, {r['interval'][1]:.3f}]",

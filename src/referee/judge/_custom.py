@@ -23,7 +23,10 @@ Modes and answer types:
 Every variable the template uses must be declared, and only the mode's variables can be; the
 template is rendered with ``StrictUndefined``. The judge id hashes the file's content. Texts are
 rendered as they are; the ``defang`` filter (``{{ first | defang }}``) makes the delimiters that
-judges' templates use (``</response_a>``, ``[End of Response A]``) inert inside them.
+judges' templates use (``</response_a>``, ``[End of Response A]``) inert inside them; the ``form``
+filter (``{{ first | form }}``) gives how a text is built in one line (words, lines, list items, a
+code block, its first and last sentence quoted and cut), for a small judge that does not notice
+form by reading.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from ..backends import as_generator
 from ..errors import BackendError, InputError
 from ._common import ScoredAnswer, fit_texts, judge_id_for, text_sha256, yes_answer
 from ._truncate import default_candidate_cap
+from ._form import form_summary
 from ._generate import parse_pairwise_verdict
 from ._pairwise import defang, logprob_answer
 
@@ -101,6 +105,7 @@ class CustomJudge:
                              f"(available: {list(allowed)})", path=path, field="variables")
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
         env.filters["defang"] = defang  # `{{ first | defang }}`: forged delimiters in a text made inert
+        env.filters["form"] = form_summary  # `{{ first | form }}`: how the text is built, in one line
         body = source[m.end():].lstrip("\n")
         try:
             used = meta.find_undeclared_variables(env.parse(body))

@@ -108,7 +108,7 @@ DEFANG_VERSION = "1"
 # Tags and bracket markers that judges' templates use around texts. In untrusted text they are
 # rewritten with look-alike brackets, visibly, so that the judge still sees what was written but
 # no longer a delimiter.
-_FORGED_TAG = re.compile(r"<\s*/?\s*(question|response[_ ]?[a-z0-9]{0,2}|judge_draft|reference|answer)\s*>",
+_FORGED_TAG = re.compile(r"<\s*/?\s*(question|response[_ ]?[a-z0-9]{0,2}|form_[ab12]|judge_draft|reference|answer)\s*>",
                          re.IGNORECASE)
 _FORGED_BRACKET = re.compile(
     r"\[\s*((?:the\s+)?(?:start|end)\s+of\s+)?(?:the\s+)?(question|user question|response|reference|"

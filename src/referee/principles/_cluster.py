@@ -15,11 +15,13 @@ from ._prompts import PREFIX
 
 @dataclass
 class Cluster:
-    """A merged principle: its representative text, the proposals it stands for, and how many."""
+    """A merged principle: its representative text, the proposals it stands for, how many, and
+    the facet it was proposed on (``None``: the whole texts)."""
 
     text: str
     members: list[str]
     count: int
+    facet: str | None = None
 
 
 def merge_principles(proposals: Sequence[str], *, distance: float = 0.6, keep: int | None = None) -> list[Cluster]:
