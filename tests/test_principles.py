@@ -83,7 +83,8 @@ def test_hostile_texts_stay_inside_their_blocks_for_proposer_and_voter():
 
 
 def test_the_proposer_sees_each_responses_form():
-    from referee.principles._prompts import form_summary, proposer_messages
+    from referee.judge._form import form_summary
+    from referee.principles._prompts import proposer_messages
 
     text = "Paris is the capital.\n\n- It is on the Seine.\n- It has 2 million people.\n\nWant to know more?"
     assert form_summary(text) == ('20 words; 4 lines; 2 list items; first sentence "Paris is the capital."; '
@@ -135,7 +136,7 @@ def test_the_batch_proposer_sees_winners_and_losers_of_several_preferences_apart
 
 def test_a_principle_becomes_a_vote_judge_that_hostile_text_cannot_break(tmp_path):
     from referee.judge._custom import CustomJudge
-    from referee.principles._prompts import vote_template
+    from referee.judge._principled import vote_template
 
     class Backend:  # never asked: only the template and the rendered messages are checked
         context_size = 4096
@@ -159,7 +160,8 @@ def test_a_principle_becomes_a_vote_judge_that_hostile_text_cannot_break(tmp_pat
 def test_a_facet_principle_is_voted_on_that_facet_and_its_constitution_shows_the_form(tmp_path):
     from referee.judge._custom import CustomJudge
     from referee.principles import constitution_template
-    from referee.principles._prompts import facet_view, vote_template, voter_messages
+    from referee.judge._principled import facet_view, vote_template
+    from referee.principles._prompts import voter_messages
 
     class Backend:  # never asked: only the templates and the rendered messages are checked
         context_size = 4096
@@ -218,6 +220,16 @@ def test_bad_preference_files_are_one_clear_error(tmp_path):
     prefs = load_preferences(write_jsonl(tmp_path / "g.jsonl", [{**ok, "group": "g1"}, {**ok, "group": "g2"}]))
     with pytest.raises(InputError, match="not among"):
         split(prefs, test_groups=["g3"])
+    # A constitution file that is not one is one error naming the file and the principle.
+    from referee.judge._principled import ConstitutionJudge
+
+    for text, field in [("{not json", None), ('{"principles": 3}', "principles"),
+                        ('{"principles": [{"text": "Select the response that is short.", "facet": "tone"}]}',
+                         "principles[0]"), ('{"principles": [{"facet": null}]}', "principles[0]")]:
+        (tmp_path / "c.json").write_text(text, encoding="utf-8")
+        with pytest.raises(InputError) as e:
+            ConstitutionJudge(tmp_path / "c.json", object())
+        assert e.value.field == field and str(tmp_path / "c.json") in str(e.value)
     # Option values are checked before any model loads (the model name here does not exist).
     for bad, field in [({"propose_batch": 0}, "--propose-batch"), ({"vote_min_mass": 0.0}, "--vote-min-mass"),
                        ({"propose_facets": ["ending", "tone"]}, "--propose-facets")]:
@@ -297,9 +309,24 @@ def test_the_loop_on_smollm2_writes_a_constitution_judge_and_resumes_without_ask
     c = rep["counts"]
     assert c["vote_errors"] == 0 and c["votes_unparseable"] <= rep["asked"]["voter"]
     assert len(res.principles) <= 2 and all(p.startswith("Select the response that") for p in res.principles)
-    for name in ("constitution", "majority_side", "judge", "judge_with_constitution"):
+    rows = ("constitution", "majority_side", "judge", "judge_with_constitution") + (
+        ("constitution_judge",) if vote == "logprob" else ())
+    assert set(rep["test"]) == set(rows)
+    for name in rows:
         assert rep["test"][name]["n"] == n_test and 0 <= rep["test"][name]["accuracy"] <= 1
     assert c["judge_asked"] == c["constitution_asked"] == 2 * n_test
+    if vote == "logprob":
+        # The constitution file as a judge decides every held-out pair as the constitution's votes do:
+        # the same calibrated votes, summed per order instead of per pair (equal when all are readable).
+        assert c["constitution_judge_asked"] == 2 * n_test
+        if c["votes_unparseable"] == c["constitution_judge_unparseable"] == 0:
+            assert rep["test"]["constitution_judge"]["correct"] == rep["test"]["constitution"]["correct"]
+        # and it ranks systems like any judge, both orders of every pair
+        ranked = rank(RankOptions(candidates=[example_subset(tmp_path, 2)], output=tmp_path / "run", n_ctx=2048,
+                                  judge="smollm2-135m", template=tmp_path / "out" / "constitution.json", n_boot=20,
+                                  independence_check=False, report=False))
+        assert ranked.provenance["judge"]["method"].startswith("constitution") and len(ranked.rows) == 3
+        assert sum(ranked.stats.status.values()) == 2 * 2 * 3
     saved = json.loads((tmp_path / "out" / "principles.json").read_text())
     assert saved["test"] == json.loads(json.dumps(rep["test"]))
     # The constitution is a judge: the template loads, and its instructions hold the principles.
@@ -318,4 +345,5 @@ def test_the_loop_on_smollm2_writes_a_constitution_judge_and_resumes_without_ask
     again = json.loads((tmp_path / "out" / "principles.json").read_text())
     assert again["asked"] == {"proposer": 0, "voter": 0, "facet_proposer": 0}
     assert again["counts"]["judge_asked"] == again["counts"]["constitution_asked"] == 0
+    assert again["counts"]["constitution_judge_asked"] == 0
     assert again["test"] == saved["test"] and again["principles"] == saved["principles"]

@@ -45,7 +45,8 @@ def rank(
                                                     "weighed as one unit; repeatable"),
     mode: str = typer.Option("pairwise", help="pairwise, pairwise-generate, pointwise (rubric score + diagnoses), "
                              "pyes (pointwise P(Yes)) or listwise"),
-    template: Optional[Path] = typer.Option(None, help="custom judge: a Jinja template file with a referee header"),
+    template: Optional[Path] = typer.Option(None, help="custom judge: a Jinja template file with a referee header, "
+                                            "or a constitution.json from referee principles (its votes decide)"),
     plan: Optional[str] = typer.Option(None, help="round-robin (the default), baseline (the default with "
                                        "--baseline), tournament or adaptive"),
     baseline: Optional[str] = typer.Option(None, help="the system every other is compared with (plan 'baseline')"),

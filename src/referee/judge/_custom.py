@@ -75,13 +75,15 @@ class CustomJudge:
     Args:
         path: the template file.
         backend: what runs the model (llama.cpp or an OpenAI-compatible server).
+        source: the template's text, when it is made rather than read (``path`` then names it in
+            errors and in the judge's name).
     """
 
     def __init__(self, path: str | Path, backend: Any, *, max_tokens: int = 256, min_mass: float = 0.5,
-                 max_candidate_tokens: int | None = None, name: str | None = None) -> None:
+                 max_candidate_tokens: int | None = None, name: str | None = None, source: str | None = None) -> None:
         path = Path(path)
         try:
-            source = path.read_text(encoding="utf-8")
+            source = path.read_text(encoding="utf-8") if source is None else source
         except OSError as e:
             raise InputError(f"cannot read the judge template: {e}", path=path) from None
         m = _HEADER.match(source)

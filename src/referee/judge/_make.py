@@ -14,7 +14,8 @@
 
 ``--mode``: ``pairwise`` (default), ``pairwise-generate``, ``pointwise`` (rubric score + diagnoses),
 ``pyes`` (pointwise P(Yes)), ``listwise``. ``--template FILE`` makes a :class:`CustomJudge`
-(its header declares the mode).
+(its header declares the mode); ``--template constitution.json`` (from ``referee principles``) a
+:class:`~referee.judge._principled.ConstitutionJudge`, which decides by its principles' votes.
 """
 
 from __future__ import annotations
@@ -192,6 +193,10 @@ def _build(spec: str, *, n_ctx: int, seed: int, min_mass: float, mode: str, temp
     if price is not None:
         backend.price = price
     cut = {k: judge_opts.pop(k) for k in ("max_candidate_tokens",) if k in judge_opts}
+    if template is not None and str(template).endswith(".json"):
+        from ._principled import ConstitutionJudge
+
+        return ConstitutionJudge(template, backend, min_mass=min_mass, **cut)
     if template is not None:
         from ._custom import CustomJudge
 

@@ -21,10 +21,11 @@ from ..generate import GeneratorModel, StoredChat
 from ..store import GenerationStore, VerdictStore
 from ._cluster import Cluster, merge_principles
 from ._data import Preference, split
-from ._prompts import (BASELINE_PRINCIPLE, BATCH_PROPOSER_SYSTEM, FACET_PROPOSAL_SCHEMA, FACET_PROPOSER_SYSTEM, FACETS,
-                       PROPOSAL_SCHEMA, PROPOSER_SYSTEM, VOTE_SCHEMA, VOTER_SYSTEM, batch_proposer_messages,
-                       facet_proposer_messages, facet_view, inert, parse_proposal, parse_vote, proposer_messages,
-                       vote_template, voter_messages)
+from ..judge import make_judge
+from ..judge._principled import BASELINE_PRINCIPLE, FACETS, facet_view, inert, vote_template
+from ._prompts import (BATCH_PROPOSER_SYSTEM, FACET_PROPOSAL_SCHEMA, FACET_PROPOSER_SYSTEM, PROPOSAL_SCHEMA,
+                       PROPOSER_SYSTEM, VOTE_SCHEMA, VOTER_SYSTEM, batch_proposer_messages, facet_proposer_messages,
+                       parse_proposal, parse_vote, proposer_messages, voter_messages)
 from ._select import majority_side, predict, select_greedy, support, wilson
 
 CONSTITUTION_HEADER = {"mode": "pairwise", "variables": ["question", "first", "second"],
@@ -219,7 +220,10 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
     5. On the test split: the constitution's accuracy with a Wilson interval, against always
        picking the more common side, and (with ``judge``) against that referee judge without and
        with the constitution as its instructions (``constitution.jinja``; with a facet principle
-       among them, each response's form line is shown beside it).
+       among them, each response's form line is shown beside it). With logprob votes, also the
+       constitution file itself as a judge (``constitution.json``: its principles' calibrated
+       votes by ``model``, :class:`~referee.judge._principled.ConstitutionJudge`), through the
+       judge road.
 
     Writes into ``out_dir``: ``constitution.json``, ``constitution.jinja`` (a judge: ``referee
     rank --judge SPEC --template constitution.jinja``), ``principles.json`` (the report) and the
@@ -253,7 +257,7 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
         chosen = random.Random(seed).sample(chosen, propose_pairs)
     counts = {k: 0 for k in ("proposals_unparseable", "proposal_errors", "votes_unparseable", "vote_errors",
                              "votes_inconsistent", "votes_asked", "judge_unparseable", "judge_asked", "constitution_unparseable",
-                             "constitution_asked")}
+                             "constitution_asked", "constitution_judge_unparseable", "constitution_judge_asked")}
     make_model = make_model or (lambda m: GeneratorModel(m, n_ctx=n_ctx, threads=threads, concurrency=concurrency))
     gen = make_model(model)
     with GenerationStore(out_dir / "principles.generations.sqlite", lock=True) as gstore:
@@ -329,9 +333,19 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
         "constitution": _accuracy(predict(v_test, picked, fallback), y_test, level),
         "majority_side": _accuracy(np.full(len(y_test), fallback), y_test, level),
     }
+    (out_dir / "constitution.json").write_text(json.dumps({"principles": [{"text": t, "facet": f} for t, f in
+                                                                         zip(principles, facets)],
+                                                          "fallback": "a" if fallback > 0 else "b"}, indent=2) + "\n",
+                                                encoding="utf-8")
+    if vote == "logprob":
+        # The constitution file as a judge (its principles' calibrated votes, by the voter model),
+        # through the judge road: it should reproduce the constitution's own held-out accuracy.
+        with VerdictStore(out_dir / "verdicts.sqlite", lock=True) as vstore:
+            by_votes = make_judge(model, n_ctx=n_ctx, seed=seed, min_mass=vote_min_mass,
+                                  template=str(out_dir / "constitution.json"))
+            results["constitution_judge"] = _accuracy(
+                _judge_predictions(by_votes, vstore, test, fallback, counts, "constitution_judge"), y_test, level)
     if judge is not None:
-        from ..judge import make_judge
-
         with VerdictStore(out_dir / "verdicts.sqlite", lock=True) as vstore:
             plain = make_judge(judge, n_ctx=n_ctx, seed=seed)
             results["judge"] = _accuracy(_judge_predictions(plain, vstore, test, fallback, counts, "judge"),
@@ -368,9 +382,5 @@ def learn_principles(prefs: Sequence[Preference], out_dir: str | Path, *, model:
                        for k, c in enumerate(clusters)],
         "test": results,
     }
-    (out_dir / "constitution.json").write_text(json.dumps({"principles": [{"text": t, "facet": f} for t, f in
-                                                                         zip(principles, facets)],
-                                                          "fallback": "a" if fallback > 0 else "b"}, indent=2) + "\n",
-                                                encoding="utf-8")
     (out_dir / "principles.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     return PrinciplesResult(principles, report, out_dir, template, counts, facets)
