@@ -18,14 +18,15 @@ Proposals on 12 training pairs, 8 clusters and at most 5 principles, as in ``ben
 Held-out accuracy: its votes of the final principles on the held-out pairs
 (``test_data_annotate_with_principles``), the sum of for (+1) and against (-1) per pair, and the
 training set's more common side where the sum is 0, the rule ``referee principles`` uses for its
-own constitution (this scoring has not run yet: see below). Last line: one JSON object.
+own constitution. Last line: one JSON object.
 
 Run on 2026-12-03 with the packaged Qwen: proposals worked, but every vote was ``invalid``, since the
-model wraps its JSON in a Markdown fence, which ``inverse-cai``'s parser rejects; see
-docs/principles.md. ``--strip-fences`` puts a proxy on 127.0.0.1 between ``inverse-cai`` and the
-server that unwraps a reply that is one fenced block and nothing else (```` ```json ... ``` ````
--> its inside) and changes nothing else. That alters the model's replies, so the count of replies
-it unwrapped is part of the result.
+model wraps its JSON in a Markdown fence, which ``inverse-cai``'s parser rejects. ``--strip-fences``
+puts a proxy on 127.0.0.1 between ``inverse-cai`` and the server that unwraps a reply that is one
+fenced block and nothing else (```` ```json ... ``` ```` -> its inside) and changes nothing else. That
+alters the model's replies, so the count of replies it unwrapped is part of the result. With it
+(2026-12-07), 40 of 52 replies were unwrapped, no vote was invalid, and the held-out accuracy was
+0.550 [0.342, 0.742]; see docs/principles.md. ``inverse-cai`` does not resume: a rerun asks again.
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ def _test_votes(results: Path) -> dict[int, dict]:
     path = results / "cache" / "02_principle_votes_testset"
     with open(path, encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            votes = ast.literal_eval(row["votes"])  # pandas wrote the repr of a Python dict
+            # pandas wrote the repr of a Python dict, under the Series' name ("0" in 0.4.8)
+            votes = ast.literal_eval(row["votes"] if "votes" in row else row["0"])
             out[int(row["index"])] = {int(k): v for k, v in votes.items()}
     return out
 
