@@ -7,6 +7,7 @@ verdicts are read, stored, reused, truncated and reproduced as promised.
 from __future__ import annotations
 
 import json
+import random
 import signal
 import sqlite3
 import subprocess
@@ -15,6 +16,8 @@ import time
 import pytest
 
 from referee import RankOptions, load_candidates, rank
+from referee.backends._llamacpp import _BLOCK
+from referee.backends._llamagen import LlamaGenerator
 from referee.outcomes import run_stats
 from referee.errors import InputError
 from referee.judge import TRUNCATION_MARKER, judge_comparisons
@@ -40,7 +43,8 @@ def test_prompt_uses_the_models_chat_template_and_prefill(smol_judge):
 
 
 def test_logprob_verdict_is_a_probability_from_one_pass(smol_judge):
-    ans = smol_judge.judge("What is 2+2?", "4", "5")
+    q = "What is 2+2? Answer with the number only, and check the arithmetic twice before you answer it."
+    ans = smol_judge.judge(q, "4", "5")
     assert ans.status == "ok"
     pa, pb = ans.detail["p_letters"]["A"], ans.detail["p_letters"]["B"]
     assert 0.5 <= pa + pb <= 1.0 + 1e-9
@@ -48,16 +52,52 @@ def test_logprob_verdict_is_a_probability_from_one_pass(smol_judge):
     top = json.loads(ans.raw)["top_next_tokens"]
     assert {t.strip() for t, _ in top[:3]} & {"A", "B"}
     # the same question again is answered from the KV cache, with the same numbers
-    again = smol_judge.judge("What is 2+2?", "4", "5")
+    again = smol_judge.judge(q, "4", "5")
     assert again.p_first == ans.p_first
     assert again.detail["evaluated_tokens"] < again.prompt_tokens
 
 
 def test_kv_cache_covers_the_shared_prefix(smol_judge):
-    smol_judge.judge("Name a prime number.", "7", "8")
-    ans = smol_judge.judge("Name a prime number.", "7", "9")
-    # only the second response and the closing tokens are computed again
-    assert ans.detail["evaluated_tokens"] < 40 < ans.prompt_tokens
+    smol_judge.judge("Name a prime number. " * 20, "7", "8")
+    ans = smol_judge.judge("Name a prime number. " * 20, "7", "9")
+    # only the last block before the second response, the response and the closing tokens are computed again
+    assert ans.detail["evaluated_tokens"] < _BLOCK + 40 < ans.prompt_tokens
+
+
+def _shared_prefix_cases(n: int) -> list[str]:
+    # texts sharing prefixes of many lengths, so each one leaves the KV cache at a different place
+    rng = random.Random(3)
+    words = "the a judge answer first second text is of and to in because which river city".split()
+    base = " ".join(rng.choice(words) for _ in range(120))
+    return [base[:rng.randint(5, len(base))] + " " + " ".join(rng.choice(words) for _ in range(rng.randint(3, 40)))
+            for _ in range(n)]
+
+
+def _fresh_then_shuffled(backend, cases, ask):
+    fresh = []
+    for c in cases:
+        backend.llm.reset()
+        fresh.append(ask(c))
+    order = list(range(len(cases))) * 2
+    random.Random(5).shuffle(order)
+    return [(ask(cases[i]), fresh[i]) for i in order]
+
+
+def test_a_verdict_does_not_depend_on_what_was_judged_before(qwen_judge):
+    # Qwen's sums change with how a prompt is split into batches: when the cached prefix decided the
+    # split, 15 of these 16 verdicts differed from the same prompt asked first (SmolLM2 never shows it)
+    cases = [("Summarize the passage.", text, "A short summary of it.") for text in _shared_prefix_cases(8)]
+    pairs = _fresh_then_shuffled(qwen_judge.backend, cases, lambda c: qwen_judge.judge(*c).p_first)
+    assert [got for got, _ in pairs] == [fresh for _, fresh in pairs]
+
+
+def test_sampled_text_does_not_depend_on_what_was_generated_before(qwen_judge):
+    # llama-cpp-python's own prefix reuse made 5 of these 10 seeded samples differ
+    gen = LlamaGenerator(qwen_judge.backend)
+    cases = [[{"role": "user", "content": "Write a short poem with these words: " + t}] for t in _shared_prefix_cases(5)]
+    pairs = _fresh_then_shuffled(qwen_judge.backend, cases,
+                                 lambda m: gen.generate(m, max_tokens=40, temperature=1.0, seed=1).text)
+    assert [got for got, _ in pairs] == [fresh for _, fresh in pairs]
 
 
 def test_unusable_letter_mass_is_unparseable_not_a_coin_flip(smol_judge, tmp_path):

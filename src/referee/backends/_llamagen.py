@@ -82,13 +82,17 @@ class LlamaGenerator:
         max_tokens = max(1, min(max_tokens, self.backend.context_size - n_prompt - 8))
         grammar = self._grammar(json_schema) if json_schema is not None else None
         try:
+            self.backend.prime(prompt)
             extra: dict[str, Any] = {} if top_p is None else {"top_p": top_p}
             out = self.backend.llm.create_completion(prompt=prompt, max_tokens=max_tokens, temperature=temperature,
                                                      top_k=1 if temperature == 0 else 40, grammar=grammar,
                                                      seed=self.backend.seed if seed is None else seed,
                                                      stop=list(stop) if stop else None, **extra)
+        except BackendError:
+            raise
         except Exception as e:  # noqa: BLE001
             self.backend.llm.reset()
+            self.backend._canonical = 0  # noqa: SLF001
             raise BackendError(f"llama.cpp failed to generate: {e}") from None
         choice = out["choices"][0]
         usage = out.get("usage") or {}

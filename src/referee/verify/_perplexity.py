@@ -66,7 +66,7 @@ class Perplexity(Verifier):
             m = lg.max()
             total += float(lg[tok] - m - math.log(np.exp(lg - m).sum()))
             if i + 1 < len(resp):
-                logits = b._forward(ctx + resp[: i + 1])  # noqa: SLF001 - one new token evaluated
+                logits = b._forward(ctx + resp[: i + 1], step=True)  # noqa: SLF001
         mean = total / len(resp)
         return ScoredAnswer(status="ok", score=mean, prompt_tokens=len(ctx) + len(resp),
                             detail={"n_tokens": len(resp), "mean_logprob": mean, "perplexity": math.exp(-mean),
