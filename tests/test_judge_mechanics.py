@@ -76,7 +76,7 @@ def _shared_prefix_cases(n: int) -> list[str]:
 def _fresh_then_shuffled(backend, cases, ask):
     fresh = []
     for c in cases:
-        backend.llm.reset()
+        backend.reset()
         fresh.append(ask(c))
     order = list(range(len(cases))) * 2
     random.Random(5).shuffle(order)

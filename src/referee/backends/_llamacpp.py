@@ -275,16 +275,20 @@ class LlamaCppBackend:
             for start in starts:
                 llm.eval(tokens[start:start + _BLOCK])
         except Exception as e:
-            llm.reset()
-            self._canonical = 0
+            self.reset()
             raise BackendError(f"llama.cpp failed to evaluate the prompt: {e}") from None
         self._last_evaluated = len(tokens) - starts[0]
         ptr = self._lib.llama_get_logits_ith(llm._ctx.ctx, -1)  # noqa: SLF001
         return np.ctypeslib.as_array(ptr, shape=(self._n_vocab,)).copy()
 
+    def reset(self) -> None:
+        """Forget the KV cache (after a failed call, whose state is unknown)."""
+        self.llm.reset()
+        self._canonical = 0
+
     def prime(self, tokens: list[int]) -> None:
         """Leave ``tokens`` in the KV cache as :meth:`_forward` computes them, for a generation to
-        continue from: llama-cpp-python's own prefix reuse would make greedy text depend on the
+        continue from: llama-cpp-python's own prefix reuse would make generated text depend on the
         previous prompt, as the scores did."""
         self._forward(tokens)
         # create_completion may evaluate the last token again, alone, and then its own tokens

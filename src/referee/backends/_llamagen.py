@@ -91,8 +91,7 @@ class LlamaGenerator:
         except BackendError:
             raise
         except Exception as e:  # noqa: BLE001
-            self.backend.llm.reset()
-            self.backend._canonical = 0  # noqa: SLF001
+            self.backend.reset()
             raise BackendError(f"llama.cpp failed to generate: {e}") from None
         choice = out["choices"][0]
         usage = out.get("usage") or {}
